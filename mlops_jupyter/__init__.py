@@ -1,0 +1,39 @@
+"""mlops-jupyter: DVC, MLflow and Airflow brought into the notebook.
+
+``import mlops_jupyter as mj`` stays fast: the tracking API is loaded on first
+use.
+"""
+
+from ._version import __version__
+
+_TRACKING_API = (
+    "start_run",
+    "end_run",
+    "active_run",
+    "set_experiment",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "set_tag",
+    "set_tags",
+    "log_artifact",
+    "flush",
+    "runs",
+)
+
+__all__ = ["__version__", *_TRACKING_API]
+
+
+def __getattr__(name: str):
+    if name in _TRACKING_API:
+        from .kernel import tracking
+
+        value = getattr(tracking, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mlops_jupyter' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

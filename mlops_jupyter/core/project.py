@@ -1,0 +1,159 @@
+"""Where a project lives and how it is configured (DESIGN §3).
+
+The project root is ``$MLOPS_JUPYTER_DIR`` if set, else the nearest ancestor
+of the starting folder that holds ``.mlops/``, else the git root, else the
+starting folder itself.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from .errors import ProjectError
+
+ENV_VAR = "MLOPS_JUPYTER_DIR"
+MLOPS_DIR = ".mlops"
+
+DEFAULT_CONFIG = """\
+# mlops-jupyter project settings. Every key is optional.
+[core]
+# Experiment that new runs belong to unless another is chosen.
+experiment = "Default"
+# Seconds between background flushes of buffered metrics (a crash loses at most this much).
+metric_flush_interval = 1.0
+# Seconds a writer waits for another process's lock on the run store.
+busy_timeout = 30.0
+"""
+
+# What must never be committed: the store and the cache are per machine.
+GITIGNORE = "/runs.db\n/runs.db-*\n/cache/\n/tmp/\n"
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    experiment: str = "Default"
+    metric_flush_interval: float = 1.0
+    busy_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class Config:
+    core: CoreConfig = field(default_factory=CoreConfig)
+
+
+def _load_toml(path: Path) -> dict:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ProjectError(f"{path}: not valid TOML ({e}); fix or delete the file") from None
+
+
+def load_config(path: Path) -> Config:
+    """Read ``config.toml``; a missing file means all defaults."""
+    if not path.exists():
+        return Config()
+    data = _load_toml(path)
+    section = data.get("core", {})
+    known = {f.name: f for f in fields(CoreConfig)}
+    values = {}
+    for key, value in section.items():
+        if key not in known:
+            raise ProjectError(
+                f"{path}: unknown setting core.{key}; known: {', '.join(sorted(known))}"
+            )
+        default = getattr(CoreConfig, key)
+        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not type(default):
+            raise ProjectError(
+                f"{path}: core.{key} must be a {type(default).__name__}, got {value!r}"
+            )
+        values[key] = value
+    return Config(core=CoreConfig(**values))
+
+
+def _git_root(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def find_root(start: str | os.PathLike | None = None) -> Path:
+    """The project root for a notebook or script in ``start`` (default: cwd)."""
+    override = os.environ.get(ENV_VAR)
+    if override:
+        return Path(override).expanduser().resolve()
+    start = Path(start or os.getcwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / MLOPS_DIR).is_dir():
+            return folder
+    return _git_root(start) or start
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+
+    @property
+    def mlops_dir(self) -> Path:
+        return self.root / MLOPS_DIR
+
+    @property
+    def db_path(self) -> Path:
+        return self.mlops_dir / "runs.db"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.mlops_dir / "cache"
+
+    @property
+    def config_path(self) -> Path:
+        return self.mlops_dir / "config.toml"
+
+    @property
+    def params_path(self) -> Path:
+        return self.root / "params.yaml"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / "mlops.lock"
+
+    def config(self) -> Config:
+        return load_config(self.config_path)
+
+    def ensure(self) -> Project:
+        """Create ``.mlops/`` with its ignore file if missing; keep what exists."""
+        try:
+            self.mlops_dir.mkdir(parents=True, exist_ok=True)
+            ignore = self.mlops_dir / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text(GITIGNORE)
+        except OSError as e:
+            raise ProjectError(f"cannot create {self.mlops_dir}: {e.strerror}") from None
+        return self
+
+
+def find_project(start: str | os.PathLike | None = None) -> Project:
+    return Project(find_root(start))
+
+
+def init_project(path: str | os.PathLike | None = None) -> tuple[Project, bool]:
+    """Create the project layout in ``path``; returns it and whether it is new."""
+    root = Path(path).resolve() if path else find_root()
+    if root.exists() and not root.is_dir():
+        raise ProjectError(f"{root} is not a folder")
+    project = Project(root)
+    created = not project.mlops_dir.is_dir()
+    project.ensure()
+    if not project.config_path.exists():
+        project.config_path.write_text(DEFAULT_CONFIG)
+    return project, created

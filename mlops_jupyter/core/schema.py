@@ -1,0 +1,114 @@
+"""The run store's schema, as an ordered list of sqlite-utils migrations.
+
+Each step is a plain function of a ``sqlite_utils.Database``; they are kept in
+``STEPS`` so the store can tell whether any is pending without importing
+sqlite-utils (whose import is slow) on every open. Never edit a released step:
+append a new one.
+
+Time columns are integer milliseconds since the epoch (as MLflow stores them).
+A metric whose value is NULL is a NaN: SQLite cannot store NaN and turns it
+into NULL, so the store makes that mapping explicit; ±inf are stored as is.
+"""
+
+from __future__ import annotations
+
+MIGRATION_SET = "mlops_jupyter"
+
+
+def m001_initial(db) -> None:
+    db["experiments"].create(
+        {"id": int, "name": str, "created_time": int},
+        pk="id",
+        not_null={"name", "created_time"},
+    )
+    db["experiments"].create_index(["name"], unique=True)
+    db["runs"].create(
+        {
+            "id": str,
+            "experiment_id": int,
+            "stage": str,
+            "notebook": str,
+            "cell_id": str,
+            "status": str,
+            "start_time": int,
+            "end_time": int,
+            "code": str,
+            "code_hash": str,
+            "fingerprint": str,
+            "python": str,
+            "platform": str,
+            "packages": str,  # JSON object: distribution -> version
+            "git_commit": str,
+            "git_dirty": int,
+            "host": str,
+            "pid": int,
+            "pid_start_time": float,  # guards against a reused pid
+        },
+        pk="id",
+        not_null={"experiment_id", "status", "start_time"},
+        foreign_keys=[("experiment_id", "experiments", "id")],
+    )
+    db["runs"].create_index(["status"])
+    db["runs"].create_index(["experiment_id", "start_time"])
+    db["runs"].create_index(["stage", "start_time"])
+    db["runs"].create_index(["fingerprint"])
+    # `value` is declared BLOB so SQLite keeps each value's own type
+    # (integer, real, text): typed params compare as numbers or as text.
+    db["params"].create(
+        {"run_id": str, "key": str, "value": bytes, "type": str},
+        pk=("run_id", "key"),
+        not_null={"type"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["metrics"].create(
+        {"run_id": str, "key": str, "step": int, "value": float, "timestamp": int},
+        not_null={"run_id", "key", "step", "timestamp"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["metrics"].create_index(["run_id", "key", "step"])
+    db["latest_metrics"].create(
+        {"run_id": str, "key": str, "value": float, "step": int, "timestamp": int},
+        pk=("run_id", "key"),
+        not_null={"step", "timestamp"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["tags"].create(
+        {"run_id": str, "key": str, "value": str},
+        pk=("run_id", "key"),
+        not_null={"value"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["artifacts"].create(
+        {"run_id": str, "name": str, "kind": str, "hash": str, "size": int, "mime": str},
+        pk=("run_id", "name"),
+        not_null={"kind", "hash", "size"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["lineage"].create(
+        {"run_id": str, "upstream_run_id": str, "via": str, "kind": str},
+        pk=("run_id", "upstream_run_id", "via"),
+        not_null={"kind"},
+        foreign_keys=[("run_id", "runs", "id"), ("upstream_run_id", "runs", "id")],
+    )
+
+
+def m002_search_indexes(db) -> None:
+    """Indexes that let filters on a metric, param or tag start from the key."""
+    db["latest_metrics"].create_index(["key", "value"])
+    db["params"].create_index(["key"])
+    db["tags"].create_index(["key", "value"])
+    db["lineage"].create_index(["upstream_run_id"])
+
+
+STEPS = (m001_initial, m002_search_indexes)
+STEP_NAMES = tuple(step.__name__ for step in STEPS)
+
+
+def migrations():
+    """The ``sqlite_utils.migrations.Migrations`` set of ``STEPS``."""
+    from sqlite_utils.migrations import Migrations
+
+    migrations = Migrations(MIGRATION_SET)
+    for step in STEPS:
+        migrations(name=step.__name__)(step)
+    return migrations

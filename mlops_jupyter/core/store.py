@@ -1,0 +1,516 @@
+"""The run store: one SQLite file (WAL) shared by kernels and CLI processes.
+
+Writes are short ``BEGIN IMMEDIATE`` transactions, so a writer waits for the
+lock (up to the busy timeout) instead of failing on a lock upgrade. All SQL is
+parameterized; the only SQL text built at run time comes from fixed tables in
+``filters``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from . import filters, schema
+from .errors import AmbiguousRunId, ParamConflict, RunNotFound, StoreError
+from .models import (
+    STATUSES,
+    Artifact,
+    Environment,
+    LineageEdge,
+    MetricPoint,
+    Run,
+    RunDetail,
+    RunSummary,
+)
+from .values import check_key, decode_param, encode_param
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_CHUNK = 10_000  # ids bound in one IN (...): below SQLite's variable limit
+_RUN_COLUMNS = (
+    "r.id, e.name, r.stage, r.status, r.start_time, r.end_time, "
+    "r.notebook, r.cell_id, r.fingerprint, r.code_hash"
+)
+_FROM_RUNS = "FROM runs r JOIN experiments e ON e.id = r.experiment_id"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _as_tuple(value) -> tuple:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _chunks(items: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class RunStore:
+    """Runs, params, metrics, tags, artifacts and lineage of one project."""
+
+    def __init__(self, path: str | os.PathLike, *, busy_timeout: float = 30.0, recover: bool = True):
+        self.path = Path(path)
+        self.busy_timeout = busy_timeout
+        self._lock = threading.RLock()
+        self._experiment_ids: dict[str, int] = {}
+        self.conn = self._connect()
+        try:
+            self._migrate()
+            if recover:
+                self.recover_killed_runs()
+        except BaseException:
+            self.conn.close()
+            raise
+
+    # --- connection and errors ------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.path.is_file() and self.path.stat().st_size > 0:
+            with open(self.path, "rb") as f:
+                if f.read(16) != _SQLITE_HEADER:
+                    raise self._corrupt()
+        with self._errors():
+            conn = sqlite3.connect(
+                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        try:
+            with self._errors():
+                conn.execute("PRAGMA foreign_keys = ON")
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")  # durable across app crashes in WAL mode
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _corrupt(self) -> StoreError:
+        return StoreError(
+            f"run store {self.path} is not a readable SQLite database (corrupt?): "
+            "move it aside and the next run creates a fresh one"
+        )
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn sqlite3's errors into one line that says what to do."""
+        try:
+            yield
+        except sqlite3.DatabaseError as e:
+            message = str(e).lower()
+            if "readonly" in message or "read-only" in message:
+                raise StoreError(
+                    f"run store {self.path} is read-only: make it and its folder writable "
+                    "(SQLite writes -wal and -shm files beside it)"
+                ) from None
+            if "not a database" in message or "malformed" in message:
+                raise self._corrupt() from None
+            if "locked" in message or "busy" in message:
+                raise StoreError(
+                    f"run store {self.path} stayed locked by another process for "
+                    f"{self.busy_timeout:g}s; raise core.busy_timeout in .mlops/config.toml"
+                ) from None
+            if "unable to open" in message:
+                raise StoreError(
+                    f"cannot open run store {self.path}: check the folder exists and is writable"
+                ) from None
+            raise
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction (nested calls join the outer one)."""
+        with self._lock, self._errors():
+            if self.conn.in_transaction:
+                yield self.conn
+                return
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self._lock, self._errors():
+            return self.conn.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- schema -----------------------------------------------------------------
+
+    def applied_migrations(self) -> list[str]:
+        has_table = self._query(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlite_migrations'"
+        )
+        if not has_table:
+            return []
+        rows = self._query(
+            "SELECT name FROM _sqlite_migrations WHERE migration_set = ? ORDER BY id",
+            [schema.MIGRATION_SET],
+        )
+        return [name for (name,) in rows]
+
+    def _migrate(self) -> None:
+        applied = self.applied_migrations()
+        unknown = set(applied) - set(schema.STEP_NAMES)
+        if unknown:
+            raise StoreError(
+                f"run store {self.path} was written by a newer mlops-jupyter "
+                f"(schema steps {', '.join(sorted(unknown))}); upgrade mlops-jupyter"
+            )
+        if len(applied) == len(schema.STEP_NAMES):
+            return
+        from sqlite_utils import Database
+
+        with self._write():  # one process migrates; the others wait, then find nothing to do
+            db = Database(self.conn, execute_plugins=False, recursive_triggers=False)
+            schema.migrations().apply(db)
+
+    # --- writing ----------------------------------------------------------------
+
+    def experiment_id(self, name: str) -> int:
+        check_key("experiment", name)
+        cached = self._experiment_ids.get(name)
+        if cached is not None:
+            return cached
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO experiments (name, created_time) VALUES (?, ?)", [name, now_ms()]
+            )
+            (eid,) = conn.execute("SELECT id FROM experiments WHERE name = ?", [name]).fetchone()
+        self._experiment_ids[name] = eid
+        return eid
+
+    def create_run(
+        self,
+        experiment: str,
+        *,
+        environment: Environment,
+        stage: str | None = None,
+        notebook: str | None = None,
+        cell_id: str | None = None,
+        code: str | None = None,
+        code_hash: str | None = None,
+        fingerprint: str | None = None,
+        start_time: int | None = None,
+    ) -> Run:
+        run = Run(
+            id=uuid.uuid4().hex,
+            experiment=experiment,
+            stage=stage,
+            status="running",
+            start_time=start_time if start_time is not None else now_ms(),
+            end_time=None,
+            notebook=notebook,
+            cell_id=cell_id,
+            fingerprint=fingerprint,
+            code_hash=code_hash,
+        )
+        eid = self.experiment_id(experiment)
+        env = environment
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO runs (id, experiment_id, stage, notebook, cell_id, status, start_time,"
+                " code, code_hash, fingerprint, python, platform, packages, git_commit, git_dirty,"
+                " host, pid, pid_start_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    run.id, eid, stage, notebook, cell_id, run.status, run.start_time,
+                    code, code_hash, fingerprint, env.python, env.platform,
+                    json.dumps(env.packages, sort_keys=True), env.git_commit,
+                    None if env.git_dirty is None else int(env.git_dirty),
+                    env.host, env.pid, env.pid_start_time,
+                ],
+            )
+        return run
+
+    def end_run(self, run_id: str, status: str, end_time: int | None = None) -> None:
+        if status not in STATUSES or status == "running":
+            raise ValueError(f"a run ends as finished, failed or killed, not {status!r}")
+        with self._write() as conn:
+            updated = conn.execute(
+                "UPDATE runs SET status = ?, end_time = ? WHERE id = ?",
+                [status, end_time if end_time is not None else now_ms(), run_id],
+            ).rowcount
+        if not updated:
+            raise RunNotFound(f"no run {run_id!r} in {self.path}")
+
+    def _require_run(self, conn: sqlite3.Connection, run_id: str) -> None:
+        if not conn.execute("SELECT 1 FROM runs WHERE id = ?", [run_id]).fetchone():
+            raise RunNotFound(f"no run {run_id!r} in {self.path}")
+
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        """Write-once: the same value again is fine, another value is a ``ParamConflict``."""
+        encoded = {check_key("param", key): encode_param(key, value) for key, value in params.items()}
+        if not encoded:
+            return
+        with self._write() as conn:
+            self._require_run(conn, run_id)
+            keys = list(encoded)
+            for chunk in _chunks(keys):
+                marks = ",".join("?" * len(chunk))
+                for key, value, kind in conn.execute(
+                    f"SELECT key, value, type FROM params WHERE run_id = ? AND key IN ({marks})",
+                    [run_id, *chunk],
+                ):
+                    if (value, kind) != encoded[key]:
+                        old = decode_param(value, kind)
+                        raise ParamConflict(
+                            f"param {key!r} of run {run_id[:8]} is already {old!r}; params are "
+                            f"write-once: start a new run to use {params[key]!r}"
+                        )
+            conn.executemany(
+                "INSERT OR IGNORE INTO params (run_id, key, value, type) VALUES (?, ?, ?, ?)",
+                [(run_id, key, value, kind) for key, (value, kind) in encoded.items()],
+            )
+
+    def log_metric_points(self, points: Sequence[tuple[str, str, int, float, int]]) -> None:
+        """Append (run_id, key, step, value, timestamp) points and update the latest values."""
+        if not points:
+            return
+        rows = [(run_id, key, step, value if value == value else None, ts)
+                for run_id, key, step, value, ts in points]
+        latest: dict[tuple[str, str], tuple] = {}
+        for row in rows:
+            current = latest.get(row[:2])
+            if current is None or (row[2], row[4]) >= (current[2], current[4]):
+                latest[row[:2]] = row
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO metrics (run_id, key, step, value, timestamp) VALUES (?, ?, ?, ?, ?)", rows
+            )
+            conn.executemany(
+                "INSERT INTO latest_metrics (run_id, key, step, value, timestamp) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (run_id, key) DO UPDATE SET"
+                " value = excluded.value, step = excluded.step, timestamp = excluded.timestamp"
+                " WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step"
+                " AND excluded.timestamp >= latest_metrics.timestamp)",
+                list(latest.values()),
+            )
+
+    def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
+        rows = [(run_id, check_key("tag", key), str(value)) for key, value in tags.items()]
+        with self._write() as conn:
+            self._require_run(conn, run_id)
+            conn.executemany(
+                "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)"
+                " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+                rows,
+            )
+
+    def add_artifact(self, run_id: str, artifact: Artifact) -> None:
+        with self._write() as conn:
+            self._require_run(conn, run_id)
+            conn.execute(
+                "INSERT OR REPLACE INTO artifacts (run_id, name, kind, hash, size, mime) VALUES (?, ?, ?, ?, ?, ?)",
+                [run_id, artifact.name, artifact.kind, artifact.hash, artifact.size, artifact.mime],
+            )
+
+    def add_lineage(self, run_id: str, edges: Iterable[LineageEdge]) -> None:
+        with self._write() as conn:
+            self._require_run(conn, run_id)
+            conn.executemany(
+                "INSERT OR IGNORE INTO lineage (run_id, upstream_run_id, via, kind) VALUES (?, ?, ?, ?)",
+                [(run_id, e.upstream_run_id, e.via, e.kind) for e in edges],
+            )
+
+    def recover_killed_runs(self) -> list[str]:
+        """Mark ``killed`` the runs left ``running`` by processes of this host that are gone."""
+        from .environment import process_is_gone
+
+        rows = self._query(
+            "SELECT id, pid, pid_start_time FROM runs WHERE status = 'running' AND host = ?",
+            [socket.gethostname()],
+        )
+        dead = [run_id for run_id, pid, started in rows if pid is None or process_is_gone(pid, started)]
+        if dead:
+            with self._write() as conn:
+                # It ended no earlier than its last metric: the best guess of when it died.
+                conn.executemany(
+                    "UPDATE runs SET status = 'killed', end_time = MAX(start_time, COALESCE("
+                    "(SELECT MAX(timestamp) FROM metrics WHERE run_id = runs.id), start_time))"
+                    " WHERE id = ? AND status = 'running'",
+                    [(run_id,) for run_id in dead],
+                )
+        return dead
+
+    # --- reading ----------------------------------------------------------------
+
+    def resolve_run_id(self, prefix: str) -> str:
+        """The full id of the run whose id is, or starts with, ``prefix``."""
+        prefix = prefix.strip().lower()
+        if not prefix:
+            raise RunNotFound("no run id given")
+        rows = self._query(
+            "SELECT id FROM runs WHERE id >= ? AND id < ? ORDER BY id LIMIT 2", [prefix, prefix + "\uffff"]
+        )
+        if rows and rows[0][0] == prefix:
+            return prefix
+        if not rows:
+            raise RunNotFound(f"no run {prefix!r}; `mlops-jupyter runs ls` lists the runs")
+        if len(rows) > 1:
+            raise AmbiguousRunId(f"run id {prefix!r} is ambiguous; give more characters")
+        return rows[0][0]
+
+    def _where(self, experiment=None, stage=None, status=None, filter: str | None = None) -> tuple[str, list]:
+        clauses, params = ["1"], []
+        for column, values in (("e.name", _as_tuple(experiment)), ("r.stage", _as_tuple(stage))):
+            if values:
+                clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+                params.extend(values)
+        statuses = _as_tuple(status)
+        for value in statuses:
+            if value not in STATUSES:
+                raise filters.FilterError(f"unknown status {value!r}; one of: {', '.join(STATUSES)}")
+        if statuses:
+            clauses.append(f"r.status IN ({','.join('?' * len(statuses))})")
+            params.extend(statuses)
+        if filter and filter.strip():
+            sql, filter_params = filters.compile_filter(filter)
+            clauses.append(sql)
+            params.extend(filter_params)
+        return " AND ".join(clauses), params
+
+    def _order(self, order_by) -> tuple[str, list, str]:
+        joins, params, terms = [], [], []
+        for i, (field, descending) in enumerate(filters.parse_order_by(order_by)):
+            if field.namespace == "attributes":
+                column = filters.ATTRIBUTES[field.name][0]
+            else:
+                table = {"metrics": "latest_metrics", "params": "params", "tags": "tags"}[field.namespace]
+                joins.append(f"LEFT JOIN {table} o{i} ON o{i}.run_id = r.id AND o{i}.key = ?")
+                params.append(field.name)
+                column = f"o{i}.value"
+            terms.append(f"{column} IS NULL, {column} {'DESC' if descending else 'ASC'}")
+        terms.append("r.start_time DESC, r.id")
+        return " ".join(joins), params, ", ".join(terms)
+
+    def search(
+        self,
+        *,
+        experiment=None,
+        stage=None,
+        status=None,
+        filter: str | None = None,
+        order_by=None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[RunSummary]:
+        """Runs matching every given condition, newest first unless ``order_by`` says otherwise."""
+        where, where_params = self._where(experiment, stage, status, filter)
+        joins, join_params, order = self._order(order_by)
+        rows = self._query(
+            f"SELECT {_RUN_COLUMNS} {_FROM_RUNS} {joins} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+            [*join_params, *where_params, -1 if limit is None else limit, offset],
+        )
+        runs = [Run(*row) for row in rows]
+        params, metrics, tags = self._attach([run.id for run in runs])
+        return [RunSummary(run, params.get(run.id, {}), metrics.get(run.id, {}), tags.get(run.id, {})) for run in runs]
+
+    def count(self, *, experiment=None, stage=None, status=None, filter: str | None = None) -> int:
+        where, params = self._where(experiment, stage, status, filter)
+        return self._query(f"SELECT COUNT(*) {_FROM_RUNS} WHERE {where}", params)[0][0]
+
+    def _attach(self, run_ids: list[str]) -> tuple[dict, dict, dict]:
+        params: dict[str, dict] = {}
+        metrics: dict[str, dict] = {}
+        tags: dict[str, dict] = {}
+        nan = float("nan")
+        for chunk in _chunks(run_ids):
+            marks = ",".join("?" * len(chunk))
+            for run_id, key, value, kind in self._query(
+                f"SELECT run_id, key, value, type FROM params WHERE run_id IN ({marks})", chunk
+            ):
+                params.setdefault(run_id, {})[key] = value if kind in ("int", "str") else decode_param(value, kind)
+            for run_id, key, value in self._query(
+                f"SELECT run_id, key, value FROM latest_metrics WHERE run_id IN ({marks})", chunk
+            ):
+                metrics.setdefault(run_id, {})[key] = nan if value is None else value
+            for run_id, key, value in self._query(
+                f"SELECT run_id, key, value FROM tags WHERE run_id IN ({marks})", chunk
+            ):
+                tags.setdefault(run_id, {})[key] = value
+        return params, metrics, tags
+
+    def get_run(self, run_id: str) -> RunDetail:
+        rows = self._query(
+            f"SELECT {_RUN_COLUMNS}, r.code, r.python, r.platform, r.packages, r.git_commit,"
+            f" r.git_dirty, r.host, r.pid, r.pid_start_time {_FROM_RUNS} WHERE r.id = ?",
+            [run_id],
+        )
+        if not rows:
+            raise RunNotFound(f"no run {run_id!r}; `mlops-jupyter runs ls` lists the runs")
+        row = rows[0]
+        run = Run(*row[:10])
+        code, python, platform, packages, commit, dirty, host, pid, pid_start = row[10:]
+        params, metrics, tags = self._attach([run_id])
+        steps = dict(self._query("SELECT key, COUNT(*) FROM metrics WHERE run_id = ? GROUP BY key", [run_id]))
+        artifacts = tuple(
+            Artifact(*r)
+            for r in self._query(
+                "SELECT name, kind, hash, size, mime FROM artifacts WHERE run_id = ? ORDER BY name", [run_id]
+            )
+        )
+        lineage = tuple(
+            LineageEdge(*r)
+            for r in self._query(
+                "SELECT upstream_run_id, via, kind FROM lineage WHERE run_id = ? ORDER BY via", [run_id]
+            )
+        )
+        environment = Environment(
+            python=python,
+            platform=platform,
+            packages=json.loads(packages) if packages else {},
+            git_commit=commit,
+            git_dirty=None if dirty is None else bool(dirty),
+            host=host,
+            pid=pid,
+            pid_start_time=pid_start,
+        )
+        return RunDetail(
+            run=run,
+            params=params.get(run_id, {}),
+            metrics=metrics.get(run_id, {}),
+            tags=tags.get(run_id, {}),
+            code=code,
+            environment=environment,
+            metric_steps=steps,
+            artifacts=artifacts,
+            lineage=lineage,
+        )
+
+    def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
+        nan = float("nan")
+        return [
+            MetricPoint(step, nan if value is None else value, ts)
+            for step, value, ts in self._query(
+                "SELECT step, value, timestamp FROM metrics WHERE run_id = ? AND key = ? ORDER BY step, timestamp",
+                [run_id, key],
+            )
+        ]
+
+    def last_steps(self, run_id: str) -> dict[str, int]:
+        return dict(self._query("SELECT key, MAX(step) FROM metrics WHERE run_id = ? GROUP BY key", [run_id]))
+
+    def experiments(self) -> list[str]:
+        return [name for (name,) in self._query("SELECT name FROM experiments ORDER BY name")]

@@ -1,0 +1,1 @@
+"""Kernel side: the tracking API (no IPython needed) and, with IPython, the magics."""

@@ -1,0 +1,365 @@
+"""The tracking API behind ``import mlops_jupyter as mj``.
+
+One tracker per process holds the stack of active runs and a buffer of metric
+points per store. ``log_metric`` only appends to that buffer; a background
+thread writes it every ``core.metric_flush_interval`` seconds, and it is also
+written at run end, on ``flush()``, before ``runs()`` reads, and at exit. A
+crash loses at most the last interval.
+
+Nothing here imports IPython: the API works in scripts as well as in kernels.
+"""
+
+from __future__ import annotations
+
+import atexit
+import mimetypes
+import operator
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ..core.environment import capture
+from ..core.errors import InvalidValue, MlopsError, NoActiveRun
+from ..core.models import Artifact, Run
+from ..core.objects import ObjectStore
+from ..core.project import Project, find_project
+from ..core.store import RunStore
+from ..core.values import check_key, metric_value
+
+
+class ActiveRun:
+    """A run this process is writing to; a context manager that ends it."""
+
+    def __init__(self, tracker: Tracker, store: RunStore, project: Project, run: Run, *, implicit: bool = False):
+        self._tracker = tracker
+        self.store = store
+        self.project = project
+        self.run = run
+        self.implicit = implicit  # started by a log call, ended at exit
+        self._steps: dict[str, int] = {}  # metric key -> last step; also marks checked keys
+        self._buffer = tracker._buffer_for(store)
+        self.status: str | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self.run.id
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun {self.run.id[:8]} experiment={self.run.experiment!r} stage={self.run.stage!r}>"
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None or (exc_type is SystemExit and not exc.code):
+            status = "finished"
+        elif issubclass(exc_type, KeyboardInterrupt):
+            status = "killed"
+        else:
+            status = "failed"
+        self.end(status)
+
+    def end(self, status: str = "finished") -> None:
+        """Write its buffered metrics and record how it ended (once)."""
+        if self.status is not None:
+            return
+        self._tracker.flush()
+        self.store.end_run(self.run.id, status)
+        self.status = status
+        self._tracker._forget(self)
+
+    def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
+        steps = self._steps
+        last = steps.get(key)
+        if last is None:
+            check_key("metric", key)
+            last = -1
+        if type(value) is not float:
+            value = metric_value(key, value)
+        if step is None:
+            step = last + 1
+        else:
+            try:
+                step = operator.index(step)
+            except TypeError:
+                raise InvalidValue(f"metric {key!r}: step must be an integer, got {step!r}") from None
+        if step > last:
+            steps[key] = step
+        self._buffer.append((self.run.id, key, step, value, time.time_ns() // 1_000_000))
+
+
+class Tracker:
+    def __init__(self) -> None:
+        self._stores: dict[Path, tuple[RunStore, Project]] = {}
+        self._stack: list[ActiveRun] = []
+        self._buffers: dict[RunStore, list] = {}
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self._interval = 1.0
+        self._experiment: str | None = None
+        self._warned = False
+        self._crashed = False
+        atexit.register(self.shutdown)
+        previous_hook = sys.excepthook
+
+        def note_crash(*exc_info):  # a script dying of an exception ends its runs as failed
+            self._crashed = True
+            previous_hook(*exc_info)
+
+        sys.excepthook = note_crash
+
+    # --- stores -----------------------------------------------------------------
+
+    def open(self, project: str | os.PathLike | Project | None = None) -> tuple[RunStore, Project]:
+        if not isinstance(project, Project):
+            project = find_project(project)
+        opened = self._stores.get(project.root)
+        if opened is None:
+            config = project.ensure().config()
+            store = RunStore(project.db_path, busy_timeout=config.core.busy_timeout)
+            self._interval = config.core.metric_flush_interval
+            opened = self._stores[project.root] = (store, project)
+        return opened
+
+    def _buffer_for(self, store: RunStore) -> list:
+        return self._buffers.setdefault(store, [])
+
+    # --- runs -------------------------------------------------------------------
+
+    def experiment(self, project: Project) -> str:
+        return self._experiment or os.environ.get("MLOPS_JUPYTER_EXPERIMENT") or project.config().core.experiment
+
+    def set_experiment(self, name: str) -> None:
+        self._experiment = check_key("experiment", name)
+
+    def start_run(
+        self,
+        experiment: str | None = None,
+        *,
+        stage: str | None = None,
+        tags: dict[str, Any] | None = None,
+        project: str | os.PathLike | Project | None = None,
+        implicit: bool = False,
+        **run_fields: Any,
+    ) -> ActiveRun:
+        store, project = self.open(project)
+        run = store.create_run(
+            experiment or self.experiment(project),
+            stage=stage,
+            environment=capture(project.root),
+            **run_fields,
+        )
+        active = ActiveRun(self, store, project, run, implicit=implicit)
+        self._stack.append(active)
+        if tags:
+            store.set_tags(run.id, tags)
+        self._ensure_flusher()
+        return active
+
+    def current(self) -> ActiveRun:
+        """The innermost active run; one is started if there is none (as MLflow does)."""
+        if self._stack:
+            return self._stack[-1]
+        return self.start_run(implicit=True)
+
+    def active(self) -> ActiveRun | None:
+        return self._stack[-1] if self._stack else None
+
+    def _forget(self, run: ActiveRun) -> None:
+        if run in self._stack:
+            self._stack.remove(run)
+
+    # --- flushing ---------------------------------------------------------------
+
+    def _ensure_flusher(self) -> None:
+        if self._flusher is None or not self._flusher.is_alive():
+            self._stop.clear()
+            self._flusher = threading.Thread(target=self._flush_loop, name="mlops-jupyter-flush", daemon=True)
+            self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.flush()
+            except MlopsError as e:  # kept in the buffer; the next flush retries
+                if not self._warned:
+                    self._warned = True
+                    print(f"mlops-jupyter: metrics not saved yet: {e}", file=sys.stderr)
+
+    def flush(self) -> None:
+        """Write every buffered metric point now."""
+        with self._flush_lock:
+            for store, buffer in list(self._buffers.items()):
+                # log_metric appends without the lock: take a prefix, drop it once written.
+                points = buffer[:]
+                if points:
+                    store.log_metric_points(points)
+                    del buffer[: len(points)]
+            self._warned = False
+
+    def shutdown(self) -> None:
+        """At exit: end the runs still open (as MLflow does), write what is buffered."""
+        self._stop.set()
+        try:
+            for run in reversed(list(self._stack)):
+                run.end("failed" if self._crashed else "finished")
+            self.flush()
+        except MlopsError as e:
+            print(f"mlops-jupyter: could not save the last metrics: {e}", file=sys.stderr)
+
+    # --- artifacts --------------------------------------------------------------
+
+    def log_artifact(self, path: str | os.PathLike, name: str | None = None) -> list[Artifact]:
+        run = self.current()
+        source = Path(path)
+        if not source.exists():
+            raise MlopsError(f"log_artifact: {source} does not exist")
+        files = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
+        base = name or source.name
+        objects = ObjectStore(run.project.cache_dir)
+        logged = []
+        for file in files:
+            digest, size = objects.put_file(file)
+            artifact_name = base if file == source else f"{base}/{file.relative_to(source).as_posix()}"
+            artifact = Artifact(
+                name=artifact_name,
+                kind="file",
+                hash=digest,
+                size=size,
+                mime=mimetypes.guess_type(file.name)[0] or "application/octet-stream",
+            )
+            run.store.add_artifact(run.run_id, artifact)
+            logged.append(artifact)
+        return logged
+
+
+TRACKER = Tracker()
+
+
+# --- the public functions -----------------------------------------------------
+
+
+def start_run(
+    experiment: str | None = None,
+    *,
+    stage: str | None = None,
+    tags: dict[str, Any] | None = None,
+    project: str | os.PathLike | None = None,
+) -> ActiveRun:
+    """Start a run; use it as ``with mj.start_run(): ...`` so it ends with the block.
+
+    ``experiment`` defaults to the one set by ``set_experiment``, else
+    ``$MLOPS_JUPYTER_EXPERIMENT``, else ``core.experiment`` in the project config.
+    """
+    return TRACKER.start_run(experiment, stage=stage, tags=tags, project=project)
+
+
+def end_run(status: str = "finished") -> None:
+    """End the innermost active run."""
+    run = TRACKER.active()
+    if run is None:
+        raise NoActiveRun("no active run to end")
+    run.end(status)
+
+
+def active_run() -> ActiveRun | None:
+    return TRACKER.active()
+
+
+def set_experiment(name: str) -> None:
+    """Make ``name`` the experiment of the runs this process starts next."""
+    TRACKER.set_experiment(name)
+
+
+def log_metric(key: str, value: Any, step: int | None = None) -> None:
+    """Log one metric point. ``step`` defaults to one past the key's last step (from 0)."""
+    (TRACKER._stack[-1] if TRACKER._stack else TRACKER.current()).log_metric(key, value, step)
+
+
+def log_metrics(metrics: dict[str, Any], step: int | None = None) -> None:
+    run = TRACKER.current()
+    for key, value in metrics.items():
+        run.log_metric(key, value, step)
+
+
+def log_param(key: str, value: Any) -> None:
+    """Params are write-once per run: logging another value for a key is an error."""
+    log_params({key: value})
+
+
+def log_params(params: dict[str, Any]) -> None:
+    run = TRACKER.current()
+    run.store.log_params(run.run_id, params)
+
+
+def set_tag(key: str, value: Any) -> None:
+    run = TRACKER.current()
+    run.store.set_tags(run.run_id, {key: value})
+
+
+def set_tags(tags: dict[str, Any]) -> None:
+    run = TRACKER.current()
+    run.store.set_tags(run.run_id, tags)
+
+
+def log_artifact(path: str | os.PathLike, name: str | None = None) -> list[Artifact]:
+    """Copy a file (or every file of a folder) into the object cache and record it on the run."""
+    return TRACKER.log_artifact(path, name)
+
+
+def flush() -> None:
+    """Write buffered metrics now (they are also written every second and at exit)."""
+    TRACKER.flush()
+
+
+def runs(
+    experiment=None,
+    stage=None,
+    status=None,
+    filter: str | None = None,
+    order_by=None,
+    max_results: int | None = None,
+    project: str | os.PathLike | None = None,
+):
+    """Runs as a pandas DataFrame shaped like ``mlflow.search_runs``.
+
+    Columns: ``run_id, experiment, stage, status, start_time, end_time,
+    duration`` (seconds), ``notebook``, then ``metrics.*``, ``params.*`` and
+    ``tags.*``. ``filter`` is the filter language, e.g.
+    ``"metrics.rmse < 0.7 and params.n_est = 100"``.
+    """
+    import pandas as pd
+
+    TRACKER.flush()
+    store, _ = TRACKER.open(project)
+    summaries = store.search(
+        experiment=experiment, stage=stage, status=status, filter=filter, order_by=order_by, limit=max_results
+    )
+    return summaries_frame(summaries, pd)
+
+
+def summaries_frame(summaries, pd):
+    runs_ = [s.run for s in summaries]
+    columns: dict[str, Any] = {
+        "run_id": [r.id for r in runs_],
+        "experiment": [r.experiment for r in runs_],
+        "stage": [r.stage for r in runs_],
+        "status": [r.status for r in runs_],
+        "start_time": pd.to_datetime([r.start_time for r in runs_], unit="ms", utc=True),
+        "end_time": pd.to_datetime([r.end_time for r in runs_], unit="ms", utc=True),
+        "duration": [r.duration for r in runs_],
+        "notebook": [r.notebook for r in runs_],
+    }
+    for prefix, attribute in (("metrics", "metrics"), ("params", "params"), ("tags", "tags")):
+        keys = sorted({key for s in summaries for key in getattr(s, attribute)})
+        for key in keys:
+            columns[f"{prefix}.{key}"] = [getattr(s, attribute).get(key) for s in summaries]
+    frame = pd.DataFrame(columns)
+    metric_columns = [c for c in frame.columns if c.startswith("metrics.")]
+    if metric_columns:
+        frame[metric_columns] = frame[metric_columns].astype("float64")
+    return frame

@@ -1,0 +1,1 @@
+"""Jupyter Server extension: a thin REST layer over core for the sidebar."""

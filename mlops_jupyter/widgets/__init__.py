@@ -1,0 +1,1 @@
+"""ipywidgets views of runs for frontends without the sidebar."""

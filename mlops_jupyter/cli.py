@@ -1,0 +1,283 @@
+"""The ``mlops-jupyter`` command line.
+
+Start-up stays light: this module imports only click at the top; each command
+imports what it needs. ``--help`` and ``runs ls`` never import pandas or IPython.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ._version import __version__
+
+
+class _Group(click.Group):
+    """Shows mlops-jupyter's own errors as one ``Error: ...`` line, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from .core.errors import MlopsError
+
+        try:
+            return super().invoke(ctx)
+        except MlopsError as e:
+            raise click.ClickException(str(e)) from None
+
+
+def _project(ctx: click.Context):
+    from .core.project import Project, find_project
+
+    root = ctx.obj.get("project") if ctx.obj else None
+    return Project(Path(root).resolve()) if root else find_project()
+
+
+def _open_store(ctx: click.Context, *, must_exist: bool = True):
+    """The project's store; None when there is none yet and none is needed."""
+    from .core.store import RunStore
+
+    project = _project(ctx)
+    if not project.db_path.exists():
+        if must_exist:
+            return None
+        project.ensure()
+    return RunStore(project.db_path, busy_timeout=project.config().core.busy_timeout)
+
+
+def _no_store_message(ctx: click.Context) -> str:
+    return (
+        f"No runs yet in {_project(ctx).root} — add %%stage to a notebook cell, "
+        "or call mj.log_metric(...) in a script"
+    )
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mlops-jupyter")
+@click.option(
+    "-C",
+    "--project",
+    type=click.Path(file_okay=False),
+    help="Project folder (default: $MLOPS_JUPYTER_DIR, else the nearest folder above with .mlops/, "
+    "else the git root, else the current folder).",
+)
+@click.pass_context
+def main(ctx: click.Context, project: str | None) -> None:
+    """Pipeline stages, run tracking and caching for Jupyter notebooks."""
+    ctx.obj = {"project": project}
+
+
+@main.command()
+@click.argument("path", required=False, type=click.Path(file_okay=False))
+@click.pass_context
+def init(ctx: click.Context, path: str | None) -> None:
+    """Create .mlops/ (run store, cache, config.toml) in PATH or the project folder."""
+    from .core.project import init_project
+    from .core.store import RunStore
+
+    project, created = init_project(path or (ctx.obj or {}).get("project"))
+    RunStore(project.db_path, busy_timeout=project.config().core.busy_timeout).close()
+    state = "Initialized" if created else "Already initialized:"
+    click.echo(f"{state} mlops-jupyter project in {project.root}")
+    click.echo(f"  run store  {project.db_path}")
+    click.echo(f"  config     {project.config_path}")
+
+
+@main.group()
+def runs() -> None:
+    """List, show and compare tracked runs."""
+
+
+def _filter_options(command):
+    options = [
+        click.option("-e", "--experiment", multiple=True, help="Only runs of this experiment (repeatable)."),
+        click.option("-s", "--stage", multiple=True, help="Only runs of this stage (repeatable)."),
+        click.option(
+            "--status",
+            multiple=True,
+            type=click.Choice(["running", "finished", "failed", "killed"]),
+            help="Only runs with this status (repeatable).",
+        ),
+        click.option(
+            "-f",
+            "--filter",
+            "filter_",
+            metavar="EXPR",
+            help="Filter expression, e.g. \"metrics.rmse < 0.7 and params.n_est = 100\".",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@runs.command("ls")
+@_filter_options
+@click.option("-S", "--sort", "sort", multiple=True, metavar="FIELD [DESC]", help="Sort by a field, e.g. \"metrics.rmse DESC\" (repeatable; default: newest first).")
+@click.option("-n", "--limit", default=50, show_default=True, help="Show at most this many runs (0: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (every field, params, metrics and tags).")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV with flat params.* / metrics.* / tags.* columns.")
+@click.pass_context
+def runs_ls(ctx, experiment, stage, status, filter_, sort, limit, as_json, as_csv) -> None:
+    """List runs, newest first."""
+    from .core import report
+
+    if as_json and as_csv:
+        raise click.UsageError("choose one of --json and --csv")
+    store = _open_store(ctx)
+    if store is None:
+        summaries, total = [], 0
+    else:
+        with store:
+            conditions = dict(experiment=experiment, stage=stage, status=status, filter=filter_)
+            summaries = store.search(**conditions, order_by=sort, limit=limit or None)
+            total = store.count(**conditions) if limit and len(summaries) == limit else len(summaries)
+    if as_json:
+        click.echo(json.dumps([report.run_record(s) for s in summaries], indent=2))
+        return
+    if as_csv:
+        import csv
+
+        columns = report.flat_columns(summaries)
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow([*report.RUN_FIELDS, *columns])
+        for s in summaries:
+            writer.writerow([*report.run_fields(s.run).values(), *(report.flat_value(s, c) for c in columns)])
+        return
+    if not summaries:
+        click.echo(_no_store_message(ctx) if store is None else "No runs match.")
+        return
+    from tabulate import tabulate
+
+    headers, rows = report.runs_table(summaries)
+    click.echo(tabulate(rows, headers=headers, disable_numparse=True))
+    if total > len(summaries):
+        click.echo(f"… {total - len(summaries):,} more runs; --limit 0 shows all")
+
+
+def _detail(store, run_id: str):
+    return store.get_run(store.resolve_run_id(run_id))
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def runs_show(ctx, run_id: str, as_json: bool) -> None:
+    """Show one run in full: params, metrics, tags, artifacts, lineage, environment, code.
+
+    RUN_ID may be any unique prefix of the id.
+    """
+    from tabulate import tabulate
+
+    from .core import report
+    from .core.errors import RunNotFound
+
+    store = _open_store(ctx)
+    if store is None:
+        raise RunNotFound(f"no run {run_id!r}: {_no_store_message(ctx)}")
+    with store:
+        detail = _detail(store, run_id)
+    if as_json:
+        click.echo(json.dumps(report.detail_record(detail), indent=2))
+        return
+    run, env = detail.run, detail.environment
+    fields = [
+        ("experiment", run.experiment),
+        ("stage", run.stage or ""),
+        ("status", run.status),
+        ("started", report.format_time(run.start_time)),
+        ("duration", report.format_duration(run.duration)),
+        ("notebook", run.notebook or ""),
+        ("cell", run.cell_id or ""),
+        ("fingerprint", run.fingerprint or ""),
+    ]
+    click.secho(f"Run {run.id}", bold=True)
+    click.echo(tabulate([f for f in fields if f[1]], tablefmt="plain"))
+
+    def section(title: str, rows, headers=()) -> None:
+        if rows:
+            click.secho(f"\n{title}", bold=True)
+            click.echo(tabulate(rows, headers=headers, tablefmt="plain", disable_numparse=True))
+
+    section("Params", [(k, report.format_value(v)) for k, v in sorted(detail.params.items())])
+    section(
+        "Metrics",
+        [(k, report.format_value(v), detail.metric_steps.get(k, 0)) for k, v in sorted(detail.metrics.items())],
+        ("key", "latest", "steps"),
+    )
+    section("Tags", sorted(detail.tags.items()))
+    section(
+        "Artifacts",
+        [(a.name, a.kind, f"{a.size:,}", a.mime or "", a.hash[:12]) for a in detail.artifacts],
+        ("name", "kind", "bytes", "type", "object"),
+    )
+    section("Lineage", [(e.upstream_run_id[:8], e.kind, e.via) for e in detail.lineage], ("upstream", "through", "name"))
+    if env is not None:
+        git = f"{env.git_commit[:10]}{' (dirty)' if env.git_dirty else ''}" if env.git_commit else "not a git repository"
+        section(
+            "Environment",
+            [
+                ("python", env.python),
+                ("platform", env.platform),
+                ("git", git),
+                ("host", f"{env.host} (pid {env.pid})"),
+                ("packages", ", ".join(f"{k} {v}" for k, v in env.packages.items())),
+            ],
+        )
+    if detail.code:
+        click.secho("\nCode", bold=True)
+        click.echo("\n".join("    " + line for line in detail.code.splitlines()))
+
+
+@runs.command("diff")
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option("-a", "--all", "all_rows", is_flag=True, help="Also show params and metrics that did not change.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def runs_diff(ctx, run_a: str, run_b: str, all_rows: bool, as_json: bool) -> None:
+    """Compare the params and metrics of two runs (B - A), as `dvc exp diff` does."""
+    from .core import report
+    from .core.errors import RunNotFound
+
+    store = _open_store(ctx)
+    if store is None:
+        raise RunNotFound(f"no run {run_a!r}: {_no_store_message(ctx)}")
+    with store:
+        a, b = _detail(store, run_a), _detail(store, run_b)
+    rows = report.diff_rows(a, b, all_rows=all_rows)
+    if as_json:
+        click.echo(json.dumps(
+            {
+                "a": a.run.id,
+                "b": b.run.id,
+                "rows": [
+                    {"key": r["key"], "a": report.json_number(r["a"]), "b": report.json_number(r["b"]),
+                     "change": report.json_number(r["change"])}
+                    for r in rows
+                ],
+            },
+            indent=2,
+        ))
+        return
+    if not rows:
+        click.echo(f"No differences in params or metrics between {a.run.id[:8]} and {b.run.id[:8]}.")
+        return
+    from tabulate import tabulate
+
+    def cell(row, side: int) -> str:
+        return "-" if row["missing"][side] else report.format_value(row["ab"[side]])
+
+    def change(row) -> str:
+        if row["change"] is None:
+            return "" if row["a"] == row["b"] else "changed"
+        return f"{row['change']:+.6g}"
+
+    table = [(r["key"], cell(r, 0), cell(r, 1), change(r)) for r in rows]
+    click.echo(tabulate(table, headers=["", a.run.id[:8], b.run.id[:8], "change"], disable_numparse=True))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

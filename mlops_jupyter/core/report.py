@@ -1,0 +1,162 @@
+"""Runs turned into rows and records for people (tables) and programs (JSON, CSV).
+
+Shared by the CLI and the ``%mlops`` magic; plain data in, plain data out.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from typing import Any
+
+from .models import Run, RunDetail, RunSummary
+
+
+def format_time(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def iso_time(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.3g}s" if seconds < 10 else f"{seconds:.1f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def format_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        return f"{value:.6g}"
+    return str(value)
+
+
+def json_number(value: Any) -> Any:
+    """JSON has no NaN or infinity: write them as protobuf's JSON mapping does."""
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
+
+
+RUN_FIELDS = (
+    "run_id", "experiment", "stage", "status", "start_time", "end_time",
+    "duration", "notebook", "cell_id", "fingerprint",
+)
+
+
+def run_fields(run: Run) -> dict[str, Any]:
+    """The run's own fields, keyed and ordered as ``RUN_FIELDS``."""
+    return {
+        "run_id": run.id,
+        "experiment": run.experiment,
+        "stage": run.stage,
+        "status": run.status,
+        "start_time": iso_time(run.start_time),
+        "end_time": iso_time(run.end_time),
+        "duration": run.duration,
+        "notebook": run.notebook,
+        "cell_id": run.cell_id,
+        "fingerprint": run.fingerprint,
+    }
+
+
+def run_record(summary: RunSummary) -> dict[str, Any]:
+    """A JSON-ready dict of one run."""
+    return {
+        **run_fields(summary.run),
+        "params": {k: json_number(v) for k, v in summary.params.items()},
+        "metrics": {k: json_number(v) for k, v in summary.metrics.items()},
+        "tags": dict(summary.tags),
+    }
+
+
+def detail_record(detail: RunDetail) -> dict[str, Any]:
+    env = detail.environment
+    return {
+        **run_record(detail),
+        "metric_steps": detail.metric_steps,
+        "code": detail.code,
+        "environment": None if env is None else {
+            "python": env.python,
+            "platform": env.platform,
+            "packages": env.packages,
+            "git_commit": env.git_commit,
+            "git_dirty": env.git_dirty,
+            "host": env.host,
+            "pid": env.pid,
+        },
+        "artifacts": [a.__dict__ for a in detail.artifacts],
+        "lineage": [e.__dict__ for e in detail.lineage],
+    }
+
+
+def flat_columns(summaries: list[RunSummary], *, tags: bool = True) -> list[str]:
+    """``metrics.*``, ``params.*`` (and ``tags.*``) columns present in any of the runs."""
+    columns = []
+    for prefix in ("metrics", "params", "tags") if tags else ("metrics", "params"):
+        keys = sorted({key for s in summaries for key in getattr(s, prefix)})
+        columns.extend(f"{prefix}.{key}" for key in keys)
+    return columns
+
+
+def flat_value(summary: RunSummary, column: str) -> Any:
+    prefix, _, key = column.partition(".")
+    return getattr(summary, prefix).get(key)
+
+
+def runs_table(summaries: list[RunSummary]) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows of the human table of ``runs ls``."""
+    columns = flat_columns(summaries, tags=False)
+    headers = ["run", "experiment", "stage", "status", "started", "duration", *columns]
+    rows = [
+        [
+            s.run.id[:8],
+            s.run.experiment,
+            s.run.stage or "",
+            s.run.status,
+            format_time(s.run.start_time),
+            format_duration(s.run.duration),
+            *(format_value(flat_value(s, c)) for c in columns),
+        ]
+        for s in summaries
+    ]
+    return headers, rows
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def diff_rows(a: RunSummary, b: RunSummary, *, all_rows: bool = False) -> list[dict[str, Any]]:
+    """Params and metrics of two runs side by side, with the change of numbers (b - a)."""
+    rows = []
+    for prefix in ("params", "metrics"):
+        left, right = getattr(a, prefix), getattr(b, prefix)
+        for key in sorted(set(left) | set(right)):
+            old, new = left.get(key), right.get(key)
+            same = key in left and key in right and (
+                old == new or (isinstance(old, float) and isinstance(new, float) and math.isnan(old) and math.isnan(new))
+            )
+            if same and not all_rows:
+                continue
+            x, y = _number(old), _number(new)
+            change = None if x is None or y is None or same else y - x
+            rows.append({"key": f"{prefix}.{key}", "a": old, "b": new, "change": change, "missing": (key not in left, key not in right)})
+    return rows

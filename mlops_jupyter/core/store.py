@@ -77,10 +77,13 @@ class RunStore:
     # --- connection and errors ------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        if self.path.is_file() and self.path.stat().st_size > 0:
-            with open(self.path, "rb") as f:
-                if f.read(16) != _SQLITE_HEADER:
-                    raise self._corrupt()
+        try:
+            if self.path.is_file() and self.path.stat().st_size > 0:
+                with open(self.path, "rb") as f:
+                    if f.read(16) != _SQLITE_HEADER:
+                        raise self._corrupt()
+        except PermissionError:
+            raise StoreError(f"cannot read run store {self.path}: permission denied") from None
         with self._errors():
             conn = sqlite3.connect(
                 self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False

@@ -102,15 +102,7 @@ class Tracker:
         self._interval = 1.0
         self._experiment: str | None = None
         self._warned = False
-        self._crashed = False
-        atexit.register(self.shutdown)
-        previous_hook = sys.excepthook
-
-        def note_crash(*exc_info):  # a script dying of an exception ends its runs as failed
-            self._crashed = True
-            previous_hook(*exc_info)
-
-        sys.excepthook = note_crash
+        self.crashed = False  # set by the excepthook: runs left open at exit end as failed
 
     # --- stores -----------------------------------------------------------------
 
@@ -206,7 +198,7 @@ class Tracker:
         self._stop.set()
         try:
             for run in reversed(list(self._stack)):
-                run.end("failed" if self._crashed else "finished")
+                run.end("failed" if self.crashed else "finished")
             self.flush()
         except MlopsError as e:
             print(f"mlops-jupyter: could not save the last metrics: {e}", file=sys.stderr)
@@ -238,6 +230,15 @@ class Tracker:
 
 
 TRACKER = Tracker()
+atexit.register(TRACKER.shutdown)
+
+
+def _note_crash(*exc_info, _previous=sys.excepthook) -> None:
+    TRACKER.crashed = True
+    _previous(*exc_info)
+
+
+sys.excepthook = _note_crash
 
 
 # --- the public functions -----------------------------------------------------

@@ -1,0 +1,60 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlops_jupyter.core.environment import capture
+from mlops_jupyter.core.project import init_project
+from mlops_jupyter.core.store import RunStore
+from mlops_jupyter.kernel import tracking
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A fresh initialized project that is also the current folder."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    proj, _ = init_project(root)
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("MLOPS_JUPYTER_DIR", raising=False)
+    monkeypatch.delenv("MLOPS_JUPYTER_EXPERIMENT", raising=False)
+    return proj
+
+
+@pytest.fixture
+def store(project):
+    with RunStore(project.db_path) as s:
+        yield s
+
+
+@pytest.fixture
+def env(project):
+    return capture(project.root)
+
+
+@pytest.fixture
+def tracker(project, monkeypatch):
+    """A tracker of its own, so runs of one test never leak into another."""
+    fresh = tracking.Tracker()
+    monkeypatch.setattr(tracking, "TRACKER", fresh)
+    yield fresh
+    fresh.shutdown()
+    for store, _ in fresh._stores.values():
+        store.close()
+
+
+def run_python(code: str, *, cwd: Path, env: dict | None = None, check: bool = True, timeout: float = 120):
+    """Run code in a fresh interpreter (a real separate process)."""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"subprocess failed ({result.returncode}):\n{result.stderr}")
+    return result

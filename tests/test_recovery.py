@@ -1,0 +1,58 @@
+"""A run left `running` by a process that no longer exists becomes `killed`."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from mlops_jupyter.core.store import RunStore
+
+CHILD = """
+import sys, time
+import mlops_jupyter as mj
+run = mj.start_run(stage="train")
+for i in range(5):
+    mj.log_metric("loss", 1.0 / (i + 1))
+mj.flush()
+print(run.run_id, flush=True)
+time.sleep(600)
+"""
+
+
+def start_child(project):
+    child = subprocess.Popen([sys.executable, "-c", CHILD], cwd=project.root, stdout=subprocess.PIPE, text=True)
+    run_id = child.stdout.readline().strip()
+    assert len(run_id) == 32, run_id
+    return child, run_id
+
+
+def test_killed_process_leaves_a_killed_run(project):
+    child, run_id = start_child(project)
+    try:
+        with RunStore(project.db_path) as store:  # the process is alive: its run stays running
+            assert store.get_run(run_id).run.status == "running"
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    with RunStore(project.db_path) as store:
+        detail = store.get_run(run_id)
+        last_point = max(p.timestamp for p in store.metric_history(run_id, "loss"))
+    assert detail.run.status == "killed"
+    assert detail.run.end_time == last_point  # it died no earlier than its last metric
+    assert detail.metric_steps == {"loss": 5}  # what was flushed survives
+
+
+def test_reused_pid_does_not_keep_a_dead_run_alive(store, env):
+    # The pid is alive (it is ours) but belongs to a process that started later.
+    fake = env.__class__(**{**env.__dict__, "pid": os.getpid(), "pid_start_time": time.time() - 10**6})
+    run = store.create_run("e", environment=fake)
+    assert store.recover_killed_runs() == [run.id]
+    assert store.get_run(run.id).run.status == "killed"
+
+
+def test_runs_of_other_hosts_are_left_alone(store, env):
+    remote = env.__class__(**{**env.__dict__, "host": "another-machine", "pid": 1})
+    run = store.create_run("e", environment=remote)
+    assert store.recover_killed_runs() == []
+    assert store.get_run(run.id).run.status == "running"

@@ -27,7 +27,9 @@ uses ``sqlite:///<tmp>/mlflow.db`` with artifacts in the same folder):
     raw and net of ``python -c pass``; ``mlops-jupyter --help`` wall time
     (target <= 0.25 s); ``import mlflow`` for comparison. Also checks, with
     ``python -X importtime``, that ``mlops-jupyter --help`` and
-    ``mlops-jupyter runs ls`` import neither pandas nor IPython.
+    ``mlops-jupyter runs ls`` import neither pandas nor IPython. Each is run
+    twice and the second run is judged: a process that has to migrate the
+    store's schema imports sqlite-utils, and sqlite-utils imports pandas.
 
 The summary table at the end marks each target PASS or FAIL. That is
 information only: the script always exits 0. If MLflow cannot be imported,
@@ -468,11 +470,14 @@ def bench_startup(sizes: Sizes, mj_store_folder: Path | None, with_mlflow: bool)
         checks["runs ls"] = ["-C", str(mj_store_folder), "runs", "ls"]
     out["heavy"] = {}
     for label, args in checks.items():
-        modules, code = imported_top_level(args)
-        heavy = sorted(modules & {"pandas", "IPython"})
-        out["heavy"][label] = heavy
-        status = "no" if not heavy else "YES: " + ", ".join(heavy)
-        show(f"mlops-jupyter {label} imports pandas/IPython", f"{status} (exit code {code}, {len(modules)} top-level modules)")
+        # Twice: the first run can differ when it migrates the store's schema (sqlite-utils imports pandas).
+        runs = [imported_top_level(args) for _ in range(2)]
+        heavy = [sorted(modules & {"pandas", "IPython"}) for modules, _ in runs]
+        out["heavy"][label] = heavy[1]
+        for nth, (modules, code), found in zip(("1st", "2nd"), runs, heavy):
+            status = "no" if not found else "YES: " + ", ".join(found)
+            show(f"mlops-jupyter {label} imports pandas/IPython ({nth} run)",
+                 f"{status} (exit code {code}, {len(modules)} top-level modules)")
     return out
 
 
@@ -511,7 +516,7 @@ def summary(a: dict | None, b: dict | None, c: dict | None, sizes: Sizes) -> Non
         rows.append(["(c) mlops-jupyter --help", fmt_seconds(c["help"]), "", "", f"<= {TARGET_HELP_SECONDS} s",
                      verdict(c["help"] <= TARGET_HELP_SECONDS)])
         for label, heavy in c.get("heavy", {}).items():
-            rows.append([f"(c) {label} imports pandas/IPython", "no" if not heavy else ", ".join(heavy), "", "", "no",
+            rows.append([f"(c) {label} imports pandas/IPython (2nd)", "no" if not heavy else ", ".join(heavy), "", "", "no",
                          verdict(not heavy)])
     print(table(["measure", "mlops-jupyter", "MLflow", "ratio", "target", "result"], rows))
     print("\nPASS/FAIL is information only; this benchmark always exits 0.")

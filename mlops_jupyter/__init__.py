@@ -22,10 +22,21 @@ _TRACKING_API = (
     "runs",
 )
 
-__all__ = ["__version__", *_TRACKING_API]
+__all__ = ["__version__", "params", "load_ipython_extension", *_TRACKING_API]
+
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext mlops_jupyter``: registers ``%%stage`` and ``%mlops``."""
+    from .kernel.magics import load_ipython_extension as load
+
+    load(ipython)
 
 
 def __getattr__(name: str):
+    if name == "params":  # changes with every stage: never cached here
+        from .kernel.tracking import stage_params
+
+        return stage_params()
     if name in _TRACKING_API:
         from .kernel import tracking
 

@@ -84,6 +84,38 @@ def init(ctx: click.Context, path: str | None) -> None:
     click.echo(f"  config     {project.config_path}")
 
 
+@main.command("run")
+@click.argument("notebook", type=click.Path(exists=True, dir_okay=False))
+@click.option("-p", "--param", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a param of params.yaml for this run, e.g. -p train.n_est=200 (repeatable; the file is not edited).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Save the executed notebook here (default: in place).")
+@click.option("--timeout", type=int, default=None, help="Seconds a cell may run before it is stopped (default: no limit).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def run_command(notebook: str, overrides, output: str | None, timeout: int | None, quiet: bool) -> None:
+    """Execute NOTEBOOK headless in a real kernel; cached stages are restored, not re-run."""
+    from tabulate import tabulate
+
+    from .core.params import parse_override
+    from .core.report import format_duration
+    from .execute import run_notebook
+
+    values = dict(parse_override(text) for text in overrides)
+    result = run_notebook(Path(notebook), overrides=values, output=Path(output) if output else None,
+                          progress=not quiet, timeout=timeout)
+    rows = [(o.stage, o.status, format_duration(o.seconds), format_duration(o.saved) if o.saved else "",
+             (o.run_id or "")[:8]) for o in result.outcomes]
+    if rows:
+        click.echo(tabulate(rows, headers=["stage", "result", "time", "saved", "run"], disable_numparse=True))
+    counts = {status: sum(o.status == status for o in result.outcomes) for status in ("ran", "restored", "failed")}
+    summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n) or "no stages"
+    saved = sum(o.saved for o in result.outcomes)
+    click.echo(f"{summary} in {format_duration(result.seconds)}"
+               + (f" (cache saved {format_duration(saved)})" if saved else "")
+               + f"; saved {output or notebook}")
+    if result.error:
+        raise click.ClickException(f"the notebook stopped at an error: {result.error}")
+
+
 @main.group()
 def runs() -> None:
     """List, show and compare tracked runs."""

@@ -17,7 +17,6 @@ import blake3
 from .errors import MlopsError
 
 HASH_NAME = "blake3"
-_CHUNK = 1 << 20
 
 
 class CorruptObject(MlopsError):
@@ -64,6 +63,20 @@ class ObjectStore:
         digest = hash_file(source)
         self._place(digest, lambda tmp: shutil.copyfile(source, tmp))
         return digest, os.path.getsize(source)
+
+    def temp_path(self) -> Path:
+        """A fresh path inside the cache (same file system) for ``put_temp``."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return self.root / f".tmp-{uuid.uuid4().hex}"
+
+    def put_temp(self, tmp: Path) -> tuple[str, int]:
+        """Move a finished file from ``temp_path()`` into place by its hash."""
+        try:
+            digest, size = hash_file(tmp), tmp.stat().st_size
+            self._place(digest, lambda target: os.replace(tmp, target))
+            return digest, size
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         digest = hash_bytes(data)

@@ -29,7 +29,7 @@ busy_timeout = 30.0
 """
 
 # What must never be committed: the store and the cache are per machine.
-GITIGNORE = "/runs.db\n/runs.db-*\n/cache/\n/tmp/\n"
+GITIGNORE = "/runs.db\n/runs.db-*\n/cache/\n/tmp/\n/lock.lck\n"
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ def iso_time(ms: int | None) -> str | None:
 def format_duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms" if seconds >= 0.0095 else f"{seconds * 1000:.2g}ms"
     if seconds < 60:
         return f"{seconds:.3g}s" if seconds < 10 else f"{seconds:.1f}s"
     minutes, secs = divmod(int(round(seconds)), 60)

@@ -100,7 +100,24 @@ def m002_search_indexes(db) -> None:
     db["lineage"].create_index(["upstream_run_id"])
 
 
-STEPS = (m001_initial, m002_search_indexes)
+def m003_stage_cache(db) -> None:
+    """The stat cache of hashed files and the cache of stage results."""
+    db["stat_cache"].create(
+        {"path": str, "inode": int, "mtime_ns": int, "size": int, "hash": str},
+        pk="path",
+        not_null={"inode", "mtime_ns", "size", "hash"},
+    )
+    # manifest: the object holding the stage's outputs, variables and out files.
+    db["stage_cache"].create(
+        {"fingerprint": str, "stage": str, "run_id": str, "manifest": str, "seconds": float, "created_time": int},
+        pk="fingerprint",
+        not_null={"stage", "manifest", "created_time"},
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["stage_cache"].create_index(["stage", "created_time"])
+
+
+STEPS = (m001_initial, m002_search_indexes, m003_stage_cache)
 STEP_NAMES = tuple(step.__name__ for step in STEPS)
 
 

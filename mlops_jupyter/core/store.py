@@ -517,3 +517,50 @@ class RunStore:
 
     def experiments(self) -> list[str]:
         return [name for (name,) in self._query("SELECT name FROM experiments ORDER BY name")]
+
+    # --- stat cache and stage cache -------------------------------------------
+
+    def stat_entries(self, folder: str) -> dict[str, tuple[int, int, int, str]]:
+        """Known (inode, mtime_ns, size, hash) of every file under ``folder`` (an absolute path)."""
+        prefix = folder.rstrip("/") + "/"
+        rows = self._query(
+            "SELECT path, inode, mtime_ns, size, hash FROM stat_cache WHERE path = ? OR (path >= ? AND path < ?)",
+            [folder, prefix, prefix[:-1] + "0"],  # '0' follows '/': the range of paths under folder/
+        )
+        return {path: (inode, mtime, size, digest) for path, inode, mtime, size, digest in rows}
+
+    def save_stat_entries(self, rows: Sequence[tuple[str, int, int, int, str]]) -> None:
+        if rows:
+            with self._write() as conn:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO stat_cache (path, inode, mtime_ns, size, hash) VALUES (?, ?, ?, ?, ?)",
+                    rows,
+                )
+
+    def cached_stage(self, fingerprint: str) -> tuple[str, str | None, float | None] | None:
+        """(manifest object, run id, seconds the run took) of a cached stage result."""
+        rows = self._query(
+            "SELECT manifest, run_id, seconds FROM stage_cache WHERE fingerprint = ?", [fingerprint]
+        )
+        return rows[0] if rows else None
+
+    def save_stage(self, fingerprint: str, stage: str, run_id: str, manifest: str, seconds: float) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO stage_cache (fingerprint, stage, run_id, manifest, seconds, created_time)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [fingerprint, stage, run_id, manifest, seconds, now_ms()],
+            )
+
+    def forget_stage(self, fingerprint: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM stage_cache WHERE fingerprint = ?", [fingerprint])
+
+    def producer_of(self, path: str, digest: str) -> str | None:
+        """The latest run that wrote ``path`` with this content (an ``out`` artifact)."""
+        rows = self._query(
+            "SELECT a.run_id FROM artifacts a JOIN runs r ON r.id = a.run_id"
+            " WHERE a.kind = 'out' AND a.name = ? AND a.hash = ? ORDER BY r.start_time DESC LIMIT 1",
+            [path, digest],
+        )
+        return rows[0][0] if rows else None

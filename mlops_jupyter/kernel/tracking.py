@@ -229,6 +229,21 @@ class Tracker:
         return logged
 
 
+_stage_params = None  # the ParamsView of the %%stage cell running now
+
+
+def set_stage_params(view) -> None:
+    global _stage_params
+    _stage_params = view
+
+
+def stage_params():
+    """``mj.params``: the declared params of the running stage."""
+    if _stage_params is None:
+        raise NoActiveRun("mj.params exists only inside a %%stage cell; declare params with -p")
+    return _stage_params
+
+
 TRACKER = Tracker()
 atexit.register(TRACKER.shutdown)
 

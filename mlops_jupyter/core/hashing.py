@@ -1,0 +1,92 @@
+"""Hashing files and folders at disk speed, never re-reading what has not changed.
+
+A stat cache maps (inode, mtime_ns, size) of each absolute path to its BLAKE3
+hash, so an unchanged file costs one ``stat``. A folder hashes to the hash of
+its manifest: the sorted (relative path, file hash) pairs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import MlopsError
+from .objects import hash_bytes, hash_file
+from .store import RunStore
+
+
+class DepError(MlopsError, FileNotFoundError):
+    """A declared dependency that does not exist."""
+
+
+@dataclass(frozen=True)
+class PathHash:
+    kind: str  # "file" or "dir"
+    hash: str
+    size: int
+    manifest: tuple[tuple[str, str], ...] = ()  # for a folder: (relative path, hash)
+
+    def manifest_bytes(self) -> bytes:
+        return json.dumps([list(entry) for entry in self.manifest], separators=(",", ":")).encode()
+
+
+class FileHasher:
+    def __init__(self, store: RunStore | None = None):
+        self.store = store
+
+    def _known(self, path: str) -> dict:
+        return self.store.stat_entries(path) if self.store else {}
+
+    def hash_path(self, path: str | os.PathLike) -> PathHash:
+        """Hash a file or folder; raises ``DepError`` if it does not exist."""
+        path = Path(path).absolute()
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise DepError(f"{path} does not exist") from None
+        known = self._known(str(path))
+        fresh: list[tuple] = []
+        if not path.is_dir():
+            digest = self._file(str(path), st, known, fresh)
+            self._save(fresh)
+            return PathHash("file", digest, st.st_size)
+        entries, total = [], 0
+        for file, file_st in _walk(str(path)):
+            entries.append((os.path.relpath(file, path).replace(os.sep, "/"), self._file(file, file_st, known, fresh)))
+            total += file_st.st_size
+        entries.sort()
+        self._save(fresh)
+        manifest = tuple(entries)
+        digest = hash_bytes(PathHash("dir", "", 0, manifest).manifest_bytes())
+        return PathHash("dir", digest, total, manifest)
+
+    def hash_file(self, path: str | os.PathLike) -> str:
+        return self.hash_path(path).hash
+
+    @staticmethod
+    def _file(path: str, st: os.stat_result, known: dict, fresh: list) -> str:
+        entry = known.get(path)
+        if entry is not None and entry[:3] == (st.st_ino, st.st_mtime_ns, st.st_size):
+            return entry[3]
+        digest = hash_file(path)
+        fresh.append((path, st.st_ino, st.st_mtime_ns, st.st_size, digest))
+        return digest
+
+    def _save(self, rows: list) -> None:
+        if self.store and rows:
+            self.store.save_stat_entries(rows)
+
+
+def _walk(folder: str):
+    """(path, stat) of every file below ``folder``, following no symlinked folders."""
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        with os.scandir(current) as it:
+            for entry in it:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file():
+                    yield entry.path, entry.stat()

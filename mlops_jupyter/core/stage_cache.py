@@ -1,0 +1,180 @@
+"""Stage results keyed by fingerprint: outputs, variables and out files as objects.
+
+A result is a JSON manifest object naming other objects. Before anything is
+restored every object it names is verified (through the stat cache, so an
+untouched object is not re-read), so a corrupt or missing object turns the
+hit into a miss and nothing half-restored ever reaches the user.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import blake3
+
+from . import variables
+from .hashing import FileHasher, PathHash
+from .objects import CorruptObject, ObjectStore
+from .store import RunStore
+
+MANIFEST_VERSION = 1
+_INLINE_LIMIT = 4096  # output payloads larger than this (PNG…) become objects of their own
+_FICLONE = 0x40049409  # Linux ioctl: share the blocks of a file (copy-on-write reflink)
+
+
+def fingerprint(*, stage: str, code: str, params: dict, deps: dict[str, str], inputs: dict[str, str], outs) -> str:
+    """The one fingerprint of a stage execution (the magic, status and run share it)."""
+    canonical = json.dumps(
+        {"v": MANIFEST_VERSION, "stage": stage, "code": code, "params": params,
+         "deps": deps, "inputs": inputs, "outs": sorted(outs)},
+        sort_keys=True, separators=(",", ":"), default=str,
+    )
+    return blake3.blake3(canonical.encode()).hexdigest()
+
+
+@dataclass
+class CachedStage:
+    fingerprint: str
+    run_id: str | None
+    seconds: float | None
+    outputs: list[dict]
+    variables: dict[str, dict]
+    outs: dict[str, dict]
+    loaded: dict[str, Any] = field(default_factory=dict)
+
+
+def reflink_or_copy(source: Path, target: Path) -> None:
+    """A copy-on-write clone where the file system can, else a plain copy.
+
+    Never a hard link: editing a restored file in place would then edit the cache.
+    """
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        try:
+            fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
+            return
+        except OSError as e:
+            if e.errno not in (errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY, errno.EPERM):
+                raise
+        shutil.copyfileobj(src, dst, length=1 << 24)
+
+
+class StageCache:
+    def __init__(self, store: RunStore, objects: ObjectStore, hasher: FileHasher):
+        self.store, self.objects, self.hasher = store, objects, hasher
+
+    # --- writing ----------------------------------------------------------------
+
+    def _externalize(self, outputs: list[dict]) -> list[dict]:
+        stored = []
+        for output in outputs:
+            output = json.loads(json.dumps(output, default=str))
+            for mime, value in (output.get("data") or {}).items():
+                if isinstance(value, str) and len(value) > _INLINE_LIMIT and not mime.endswith("json"):
+                    digest, _ = self.objects.put_bytes(value.encode())
+                    output["data"][mime] = {"$object": digest}
+            stored.append(output)
+        return stored
+
+    def save_variable(self, value: Any) -> dict:
+        tmp = self.objects.temp_path()
+        fmt = variables.dump(value, str(tmp))
+        digest, size = self.objects.put_temp(tmp)
+        return {"format": fmt, "object": digest, "size": size}
+
+    def save_out(self, path: Path, hashed: PathHash) -> dict:
+        if hashed.kind == "file":
+            self.objects.put_file(path)
+            return {"kind": "file", "hash": hashed.hash, "size": hashed.size}
+        for relative, digest in hashed.manifest:
+            if not self.objects.exists(digest):
+                self.objects.put_file(path / relative)
+        return {"kind": "dir", "hash": hashed.hash, "size": hashed.size, "files": [list(e) for e in hashed.manifest]}
+
+    def save(self, *, fingerprint: str, stage: str, run_id: str, seconds: float, outputs: list[dict],
+             variables: dict[str, dict], outs: dict[str, dict]) -> None:
+        manifest = {
+            "version": MANIFEST_VERSION, "stage": stage, "run_id": run_id, "seconds": seconds,
+            "outputs": self._externalize(outputs), "variables": variables, "outs": outs,
+        }
+        digest, _ = self.objects.put_bytes(json.dumps(manifest, sort_keys=True).encode())
+        self.store.save_stage(fingerprint, stage, run_id, digest, seconds)
+
+    # --- reading ----------------------------------------------------------------
+
+    def _verify(self, digest: str) -> Path:
+        path = self.objects.path(digest)
+        if not path.exists():
+            raise CorruptObject(f"object {digest[:12]} is missing from the cache")
+        if self.hasher.hash_file(path) != digest:
+            raise CorruptObject(f"object {digest[:12]} is corrupt (its content changed)")
+        return path
+
+    def lookup(self, fingerprint: str) -> CachedStage | None:
+        """The verified cached result, or None; a broken entry is dropped with ``CorruptObject``."""
+        entry = self.store.cached_stage(fingerprint)
+        if entry is None:
+            return None
+        manifest_hash, run_id, seconds = entry
+        try:
+            manifest = json.loads(self._verify(manifest_hash).read_bytes())
+            if manifest.get("version") != MANIFEST_VERSION:
+                raise CorruptObject(f"cache entry written by another version (manifest v{manifest.get('version')})")
+            cached = CachedStage(fingerprint, run_id, seconds, [], manifest["variables"], manifest["outs"])
+            for output in manifest["outputs"]:
+                for mime, value in (output.get("data") or {}).items():
+                    if isinstance(value, dict) and "$object" in value:
+                        output["data"][mime] = self._verify(value["$object"]).read_text()
+                cached.outputs.append(output)
+            for saved in cached.variables.values():
+                self._verify(saved["object"])
+            for out in cached.outs.values():
+                for _, digest in out.get("files") or [[None, out["hash"]]]:
+                    self._verify(digest)
+            return cached
+        except CorruptObject:
+            self.store.forget_stage(fingerprint)
+            raise
+
+    def load_variables(self, cached: CachedStage) -> dict[str, Any]:
+        """Every variable of the result, all loaded before any is handed out."""
+        values = {}
+        for name, saved in cached.variables.items():
+            try:
+                values[name] = variables.load(saved["format"], str(self.objects.path(saved["object"])))
+            except Exception as e:
+                self.store.forget_stage(cached.fingerprint)
+                raise CorruptObject(f"variable {name!r} could not be read back: {e}") from None
+        return values
+
+    def checkout(self, root: Path, path: str, out: dict) -> None:
+        """Put a cached out back at ``root/path``, leaving files that already match alone."""
+        target = root / path
+        if out["kind"] == "file":
+            self._checkout_file(target, out["hash"])
+            return
+        wanted = {relative: digest for relative, digest in out["files"]}
+        if target.is_dir():
+            for relative, digest in ((e[0], e[1]) for e in self.hasher.hash_path(target).manifest):
+                if wanted.get(relative) != digest:
+                    (target / relative).unlink()
+        elif target.exists():
+            target.unlink()
+        for relative, digest in wanted.items():
+            self._checkout_file(target / relative, digest)
+
+    def _checkout_file(self, target: Path, digest: str) -> None:
+        if target.is_file() and self.hasher.hash_file(target) == digest:
+            return
+        if target.is_dir():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.mlops-tmp")
+        reflink_or_copy(self.objects.path(digest), tmp)
+        os.replace(tmp, target)

@@ -1,0 +1,74 @@
+"""``%%stage`` and ``%mlops``: the notebook's surface (DESIGN §2)."""
+
+from __future__ import annotations
+
+import shlex
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+
+from ..core.spec import help_text
+from .stage import StageRunner
+
+_MLOPS_COMMANDS = ("runs", "show", "diff", "experiment")
+
+
+@magics_class
+class StageMagics(Magics):
+    def __init__(self, shell):
+        super().__init__(shell)
+        self.runner = StageRunner(shell)
+
+    @cell_magic
+    def stage(self, line: str, cell: str):
+        __tracebackhide__ = True
+        return self.runner(line, cell)
+
+    @line_magic
+    def mlops(self, line: str) -> None:
+        """The CLI inside the kernel.
+
+        %mlops runs [runs ls options]   list runs (e.g. %mlops runs -f "metrics.rmse < 0.7")
+        %mlops show RUN                 one run in full
+        %mlops diff A B [--all]         compare two runs
+        %mlops experiment NAME          the experiment of the runs started next
+        """
+        try:
+            words = shlex.split(line)
+        except ValueError as e:
+            raise UsageError(f"%mlops: {e}") from None
+        if not words or words[0] not in _MLOPS_COMMANDS:
+            raise UsageError(f"%mlops needs one of: {', '.join(_MLOPS_COMMANDS)}; see %mlops?")
+        command, args = words[0], words[1:]
+        if command == "experiment":
+            if len(args) != 1:
+                raise UsageError("%mlops experiment NAME")
+            from . import tracking
+
+            try:
+                tracking.set_experiment(args[0])
+            except Exception as e:
+                raise UsageError(str(e)) from None
+            print(f"Experiment of the next runs: {args[0]}")
+            return
+        self._cli(["runs", "ls" if command == "runs" else command, *args])
+
+    @staticmethod
+    def _cli(argv: list[str]) -> None:
+        import click
+
+        from ..cli import main
+
+        try:
+            main.main(args=argv, prog_name="%mlops", standalone_mode=False)
+        except click.ClickException as e:
+            raise UsageError(e.format_message()) from None
+        except click.exceptions.Exit:
+            pass
+
+
+StageMagics.stage.__doc__ = "Make this cell a pipeline stage.\n\n" + help_text()
+
+
+def load_ipython_extension(ipython) -> None:
+    ipython.register_magics(StageMagics)

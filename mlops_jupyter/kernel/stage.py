@@ -1,0 +1,361 @@
+"""Running one ``%%stage`` cell: fingerprint, restore on a hit, run and record on a miss."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+import time
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+
+from ..core import lockfile, runenv
+from ..core import params as params_mod
+from ..core.errors import MlopsError
+from ..core.hashing import DepError, FileHasher, PathHash
+from ..core.models import Artifact, LineageEdge
+from ..core.names import analyze, normalized_code
+from ..core.objects import CorruptObject, ObjectStore, hash_bytes
+from ..core.report import format_duration
+from ..core.spec import StageSpec, parse_stage_line
+from ..core.stage_cache import StageCache, fingerprint
+from ..core.variables import UnsupportedValue, value_hash
+from . import tracking
+from .identity import cell_id, notebook_path
+from .recorder import OutputRecorder, replay
+
+# Names a stage never treats as its data: IPython's own, and what the stage injects.
+_SHELL_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open", "params", "mj"}
+
+
+def _is_data(name: str, value: Any) -> bool:
+    return not (
+        name.startswith("_")
+        or name in _SHELL_NAMES
+        or isinstance(value, types.ModuleType)
+    )
+
+
+@dataclass
+class Context:
+    spec: StageSpec
+    body: str
+    store: Any
+    project: Any
+    hasher: FileHasher
+    cache: StageCache
+    declared: dict
+    flat_params: dict
+    deps: dict[str, PathHash]
+    inputs: dict[str, str]
+    problems: list[str]
+    fingerprint: str | None
+
+
+class StageRunner:
+    def __init__(self, shell):
+        self.shell = shell
+        self.producers: dict[str, tuple[str, str]] = {}  # variable -> (run id, value hash)
+        # Pickle bytes are not canonical: an unpickled object may hash differently from the one
+        # that was saved. Restored objects map their new hash to the recorded one, so stages
+        # downstream of a restore still hit; a later mutation changes the hash and breaks the alias.
+        self.aliases: dict[str, str] = {}
+
+    def _hash(self, value: Any) -> str:
+        digest = value_hash(value)
+        return self.aliases.get(digest, digest)
+
+    # --- helpers ----------------------------------------------------------------
+
+    def _rel(self, project, path: str) -> str:
+        """A path as the lock file and the artifacts name it: relative to the project root."""
+        absolute = (Path.cwd() / path).resolve()
+        try:
+            return absolute.relative_to(project.root).as_posix()
+        except ValueError:
+            return absolute.as_posix()
+
+    @staticmethod
+    def _note(message: str) -> None:
+        print(message, file=sys.stderr)
+
+    @staticmethod
+    def _event(**fields) -> None:
+        path = os.environ.get(runenv.EVENTS)
+        if path:
+            with open(path, "a") as f:
+                f.write(json.dumps(fields) + "\n")
+
+    # --- preparation ------------------------------------------------------------
+
+    def prepare(self, line: str, body: str) -> Context:
+        """Everything known before running: fails with a UsageError, having recorded nothing."""
+        try:
+            spec = parse_stage_line(line)
+            store, project = tracking.TRACKER.open()
+            declared = params_mod.resolve(project.root, spec.params)
+        except MlopsError as e:
+            raise UsageError(str(e)) from None
+        hasher = FileHasher(store)
+        cache = StageCache(store, ObjectStore(project.cache_dir), hasher)
+        deps = {}
+        for dep in spec.deps:
+            try:
+                deps[self._rel(project, dep)] = hasher.hash_path(dep)
+            except DepError:
+                raise UsageError(f"stage {spec.name!r}: dep {dep} does not exist; create it or fix -d") from None
+        code = self.shell.transform_cell(body)
+        try:
+            reads = analyze(code).reads
+        except SyntaxError:
+            reads = frozenset()  # the run shows the SyntaxError as usual
+        inputs, problems = {}, []
+        namespace = self.shell.user_ns
+        for name in sorted(reads):
+            if name in namespace and _is_data(name, namespace[name]):
+                try:
+                    inputs[name] = self._hash(namespace[name])
+                except UnsupportedValue as e:
+                    problems.append(f"input `{name}`: {e}")
+        flat = params_mod.flatten(params_mod.merged(declared))
+        fp = None
+        if not problems:
+            fp = fingerprint(
+                stage=spec.name, code=normalized_code(code), params=declared,
+                deps={path: h.hash for path, h in deps.items()}, inputs=inputs,
+                outs=[self._rel(project, p) for p in spec.all_outs],
+            )
+        return Context(spec, body, store, project, hasher, cache, declared, flat, deps, inputs, problems, fp)
+
+    # --- restore ----------------------------------------------------------------
+
+    def try_restore(self, ctx: Context) -> tuple[bool, Any]:
+        spec = ctx.spec
+        if spec.force or spec.no_cache or ctx.fingerprint is None:
+            return False, None
+        started = time.perf_counter()
+        try:
+            cached = ctx.cache.lookup(ctx.fingerprint)
+            if cached is None:
+                return False, None
+            if any(not Path(p).exists() for p in spec.outs_no_cache + spec.metrics_no_cache):
+                return False, None  # uncached outs cannot come from the cache
+            values = ctx.cache.load_variables(cached)
+        except CorruptObject as e:
+            self._note(f"mlops: the cached result of stage {spec.name!r} is unusable ({e}); running it")
+            return False, None
+        for path, out in cached.outs.items():
+            ctx.cache.checkout(ctx.project.root, path, out)
+        for name, value in values.items():
+            if cached.variables[name]["format"] == "pickle":
+                self.aliases[value_hash(value)] = cached.variables[name]["hash"]
+        self.shell.user_ns.update(values)
+        self._remember_producers(cached.run_id, values, {n: v["hash"] for n, v in cached.variables.items()})
+        result = replay(self.shell, cached.outputs)
+        self._write_lock(ctx, cached.outs, {n: v["hash"] for n, v in cached.variables.items()})
+        took = time.perf_counter() - started
+        saved = max(0.0, (cached.seconds or 0.0) - took)
+        what = [f"{len(values)} variable{'s' * (len(values) != 1)}"] if values else []
+        if cached.outs:
+            what.append(f"{len(cached.outs)} out{'s' * (len(cached.outs) != 1)}")
+        run = (cached.run_id or "?")[:8]
+        print(f"✓ stage {spec.name!r} restored from run {run} ({', '.join(what) or 'outputs'}; "
+              f"{format_duration(took)} instead of {format_duration(cached.seconds or 0.0)})")
+        self._event(stage=spec.name, status="restored", seconds=took, saved=saved, run_id=cached.run_id)
+        return True, result
+
+    def _remember_producers(self, run_id: str | None, values: dict[str, Any], hashes: dict[str, str] | None = None):
+        if not run_id:
+            return
+        for name, value in values.items():
+            try:
+                self.producers[name] = (run_id, (hashes or {}).get(name) or self._hash(value))
+            except UnsupportedValue:
+                self.producers.pop(name, None)
+
+    # --- run --------------------------------------------------------------------
+
+    def run(self, ctx: Context) -> None:
+        spec, store, project = ctx.spec, ctx.store, ctx.project
+        for problem in ctx.problems:
+            self._note(f"mlops: stage {spec.name!r} runs uncached: {problem}")
+        body_code = ctx.body
+        active = tracking.TRACKER.start_run(
+            stage=spec.name, project=project,
+            notebook=notebook_path(self.shell, project.root), cell_id=cell_id(self.shell, project.root, ctx.body),
+            code=body_code, code_hash=hash_bytes(body_code.encode()), fingerprint=ctx.fingerprint,
+        )
+        run_id = active.run_id
+        if ctx.flat_params:
+            store.log_params(run_id, ctx.flat_params)
+        if spec.desc:
+            store.set_tags(run_id, {"description": spec.desc})
+        store.add_lineage(run_id, self._lineage(ctx))
+
+        namespace = self.shell.user_ns
+        view = params_mod.ParamsView(params_mod.merged(ctx.declared), spec.name)
+        namespace["params"] = view
+        tracking.set_stage_params(view)
+        before = {name: id(value) for name, value in namespace.items()}
+        started = time.perf_counter()
+        try:
+            with OutputRecorder(self.shell) as recorder:
+                result = self.shell.run_cell(ctx.body, store_history=False)
+        finally:
+            tracking.set_stage_params(None)
+        seconds = time.perf_counter() - started
+
+        if not result.success:
+            error = result.error_in_exec or result.error_before_exec
+            active.end("killed" if isinstance(error, KeyboardInterrupt) else "failed")
+            self._event(stage=spec.name, status="failed", seconds=seconds, run_id=run_id)
+            raise UsageError(f"stage {spec.name!r} failed: run {run_id[:8]} is recorded as failed; nothing was cached")
+
+        try:
+            self._finish(ctx, active, recorder, before, seconds)
+        except BaseException:
+            if active.status is None:
+                active.end("failed")
+            raise
+
+    def _lineage(self, ctx: Context) -> list[LineageEdge]:
+        edges = []
+        for name, digest in ctx.inputs.items():
+            producer = self.producers.get(name)
+            if producer and producer[1] == digest:
+                edges.append(LineageEdge(producer[0], name, "variable"))
+        for path, hashed in ctx.deps.items():
+            upstream = ctx.store.producer_of(path, hashed.hash)
+            if upstream:
+                edges.append(LineageEdge(upstream, path, "file"))
+        return edges
+
+    def _finish(self, ctx: Context, active, recorder: OutputRecorder, before: dict, seconds: float) -> None:
+        spec, store, project, cache = ctx.spec, ctx.store, ctx.project, ctx.cache
+        namespace = self.shell.user_ns
+        run_id = active.run_id
+        produced = {
+            name: value for name, value in namespace.items()
+            if _is_data(name, value) and (name not in before or before[name] != id(value))
+        }
+        problems = list(ctx.problems)
+        out_hashes: dict[str, str] = {}
+        for name, old in ctx.inputs.items():  # mutated in place: an output too
+            if name in namespace and name not in produced:
+                try:
+                    new = self._hash(namespace[name])
+                except UnsupportedValue as e:
+                    problems.append(f"input `{name}` changed and {e}")
+                    continue
+                if new != old:
+                    produced[name] = namespace[name]
+                    out_hashes[name] = new
+
+        self._log_metric_files(spec)
+        outs_missing = [p for p in spec.all_outs if not Path(p).exists()]
+        if outs_missing:
+            active.end("failed")
+            self._event(stage=spec.name, status="failed", seconds=seconds, run_id=run_id)
+            raise UsageError(
+                f"stage {spec.name!r} did not write {', '.join(outs_missing)}: write it or drop it from the flags "
+                f"(run {run_id[:8]} recorded as failed)"
+            )
+
+        outputs = recorder.outputs()
+        self._log_figures(ctx, run_id, outputs)
+        outs: dict[str, dict] = {}
+        for path in spec.all_outs:
+            relative = self._rel(project, path)
+            hashed = ctx.hasher.hash_path(path)
+            if path in spec.cached_outs and not spec.no_cache:
+                outs[relative] = cache.save_out(Path(path), hashed)
+            store.add_artifact(run_id, Artifact(relative, "out", hashed.hash, hashed.size, None))
+        cached_outs = {p: o for p, o in outs.items()}
+
+        saved_vars: dict[str, dict] = {}
+        cacheable = not problems and not spec.no_cache and ctx.fingerprint is not None
+        for name, value in sorted(produced.items()):
+            try:
+                digest = out_hashes.get(name) or self._hash(value)
+                if cacheable:
+                    saved = cache.save_variable(value)
+                    saved_vars[name] = {**saved, "hash": digest}
+                    store.add_artifact(run_id, Artifact(name, "variable", saved["object"], saved["size"], saved["format"]))
+                out_hashes[name] = digest
+            except UnsupportedValue as e:
+                problems.append(f"output `{name}`: {e}")
+                cacheable = False
+        for problem in problems[len(ctx.problems):]:
+            self._note(f"mlops: stage {spec.name!r} is not cached: {problem}")
+
+        if cacheable:
+            cache.save(fingerprint=ctx.fingerprint, stage=spec.name, run_id=run_id, seconds=seconds,
+                       outputs=outputs, variables=saved_vars, outs=cached_outs)
+        active.end("finished")
+        self._remember_producers(run_id, produced, out_hashes)
+        self._write_lock(ctx, outs, out_hashes)
+        self._event(stage=spec.name, status="ran", seconds=seconds, run_id=run_id, cached=cacheable)
+
+    def _log_metric_files(self, spec: StageSpec) -> None:
+        for path in spec.metrics + spec.metrics_no_cache:
+            file = Path(path)
+            if not file.exists():
+                continue
+            try:
+                import yaml
+
+                data = yaml.safe_load(file.read_text())
+            except Exception as e:
+                self._note(f"mlops: metrics file {path} could not be read ({e}); its values are not logged")
+                continue
+            if isinstance(data, dict):
+                for key, value in params_mod.flatten(data).items():
+                    if isinstance(value, (int, float)) and not isinstance(value, bool):
+                        tracking.log_metric(key, value)
+
+    def _log_figures(self, ctx: Context, run_id: str, outputs: list[dict]) -> None:
+        count = 0
+        for output in outputs:
+            for mime, data in (output.get("data") or {}).items():
+                if mime.startswith("image/") and mime != "image/svg+xml" and isinstance(data, str):
+                    count += 1
+                    raw = base64.b64decode(data)
+                    digest, size = ctx.cache.objects.put_bytes(raw)
+                    extension = mime.split("/")[1]
+                    ctx.store.add_artifact(run_id, Artifact(f"figure-{count}.{extension}", "figure", digest, size, mime))
+
+    def _write_lock(self, ctx: Context, outs: dict[str, dict], variables: dict[str, str]) -> None:
+        spec = ctx.spec
+        outs_entries = [{"path": p, "hash": o["hash"]} for p, o in sorted(outs.items())]
+        for path in spec.outs_no_cache + spec.metrics_no_cache:
+            relative = self._rel(ctx.project, path)
+            if Path(path).exists() and relative not in outs:
+                outs_entries.append({"path": relative, "hash": ctx.hasher.hash_path(path).hash, "cache": False})
+        entry = {
+            "fingerprint": ctx.fingerprint,
+            "code": hash_bytes(normalized_code(self.shell.transform_cell(ctx.body)).encode()),
+            "deps": [{"path": p, "hash": h.hash} for p, h in sorted(ctx.deps.items())],
+            "params": ctx.declared,
+            "inputs": dict(sorted(ctx.inputs.items())),
+            "outs": outs_entries,
+            "variables": dict(sorted(variables.items())),
+        }
+        if spec.after:
+            entry["after"] = list(spec.after)
+        lockfile.update(ctx.project.lock_path, spec.name, entry, guard=ctx.project.mlops_dir / "lock.lck")
+
+    # --- the cell -----------------------------------------------------------------
+
+    def __call__(self, line: str, body: str) -> Any:
+        __tracebackhide__ = True
+        ctx = self.prepare(line, body)
+        restored, result = self.try_restore(ctx)
+        if restored:
+            return result
+        self.run(ctx)
+        return None

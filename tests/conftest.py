@@ -4,6 +4,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from IPython.core.history import HistoryAccessor
+
+HistoryAccessor.enabled = False  # before any shell exists: tests never touch ~/.ipython history
 
 from mlops_jupyter.core.environment import capture
 from mlops_jupyter.core.project import init_project
@@ -58,3 +61,20 @@ def run_python(code: str, *, cwd: Path, env: dict | None = None, check: bool = T
     if check and result.returncode != 0:
         raise AssertionError(f"subprocess failed ({result.returncode}):\n{result.stderr}")
     return result
+
+
+@pytest.fixture
+def shell(project, tracker):
+    """A real IPython shell with the extension loaded, a clean namespace and a fresh stage runner."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from mlops_jupyter.kernel.magics import StageMagics
+
+    ip = InteractiveShell.instance()
+    ip.reset(new_session=False)
+    ip.register_magics(StageMagics)
+    shown = []
+    ip.display_pub.publish = lambda data, metadata=None, *a, **k: shown.append(dict(data))
+    ip.shown = shown  # what the user was shown through display(), in order
+    yield ip
+    ip.display_pub.__dict__.pop("publish", None)

@@ -113,6 +113,7 @@ class StageCache:
         if not path.exists():
             raise CorruptObject(f"object {digest[:12]} is missing from the cache")
         if self.hasher.hash_file(path) != digest:
+            path.unlink()  # so the next save writes a sound copy instead of keeping this one
             raise CorruptObject(f"object {digest[:12]} is corrupt (its content changed)")
         return path
 

@@ -96,6 +96,9 @@ class OutputRecorder:
         pub, hook = self.shell.display_pub, self.shell.displayhook
         self._publish, self._clear = pub.publish, pub.clear_output
         self._write_format = hook.write_format_data
+        # What the instances had of their own before (another tool's wrapper), to put back.
+        self._saved = [(owner, name, owner.__dict__.get(name)) for owner, name in (
+            (pub, "publish"), (pub, "clear_output"), (hook, "write_format_data"))]
         pub.publish, pub.clear_output = self._on_publish, self._on_clear
         hook.write_format_data = self._on_result
         return self
@@ -106,10 +109,11 @@ class OutputRecorder:
             if flush:
                 flush()
         sys.stdout, sys.stderr = self._streams
-        pub, hook = self.shell.display_pub, self.shell.displayhook
-        for owner, names in ((pub, ("publish", "clear_output")), (hook, ("write_format_data",))):
-            for name in names:
+        for owner, name, own in self._saved:
+            if own is None:
                 owner.__dict__.pop(name, None)  # back to the class's method
+            else:
+                owner.__dict__[name] = own
 
     def outputs(self) -> list[dict]:
         """The recorded outputs, ready to store: streams collapsed, widgets as their fallback."""

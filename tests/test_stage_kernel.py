@@ -1,0 +1,132 @@
+"""End to end in real kernels through nbclient: `mlops-jupyter run` twice, fresh kernels each time."""
+
+import base64
+import re
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from click.testing import CliRunner
+from nbformat.v4 import new_code_cell, new_notebook
+
+from mlops_jupyter.cli import main
+from mlops_jupyter.core.store import RunStore
+from mlops_jupyter.execute import run_notebook
+
+PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+BUMP = "Path('counter.txt').write_text(str(int(Path('counter.txt').read_text()) + 1 if Path('counter.txt').exists() else 1))\n"
+
+
+@pytest.fixture
+def notebook(project):
+    Path("params.yaml").write_text("make:\n  n: 5\nuse:\n  factor: 2\n")
+    Path("img.png").write_bytes(base64.b64decode(PNG_B64))
+    cells = [
+        new_code_cell("%load_ext mlops_jupyter\nfrom pathlib import Path\nfrom IPython.display import Image, display\nimport numpy as np"),
+        new_code_cell(
+            "%%stage make -p make -o out/data.txt\n" + BUMP +
+            "print('made', params.make.n)\n"
+            "display(Image(filename='img.png'))\n"
+            "Path('out').mkdir(exist_ok=True); Path('out/data.txt').write_text('x' * params.make.n)\n"
+            "arr = np.arange(params.make.n)\n"
+            "arr.sum()"
+        ),
+        new_code_cell("%%stage use -p use -d out/data.txt\nscaled = arr * params.use.factor\nprint(scaled.tolist())"),
+        new_code_cell("print('after', scaled.sum(), Path('out/data.txt').read_text())"),
+    ]
+    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    path = project.root / "pipe.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    result = []
+    for cell in nb.cells[1:]:
+        kept = []
+        for o in cell.outputs:
+            if o.output_type == "stream":
+                text = "".join(line for line in o.text.splitlines(True) if "restored from run" not in line)
+                if text:
+                    kept.append(("stream", text))
+            else:
+                kept.append((o.output_type, json.dumps(o.get("data"), sort_keys=True)))
+        result.append(kept)
+    return result
+
+
+def counter():
+    return int(Path("counter.txt").read_text())
+
+
+def statuses(result):
+    return {o.stage: o.status for o in result.outcomes}
+
+
+def test_fresh_kernels_restore_outputs_variables_and_outs(project, notebook, tmp_path):
+    first = run_notebook(notebook, output=tmp_path / "first.ipynb", progress=False)
+    assert first.error is None and statuses(first) == {"make": "ran", "use": "ran"}
+    assert counter() == 1
+    kinds = [kind for kind, _ in outputs(tmp_path / "first.ipynb")[0]]
+    assert kinds == ["stream", "display_data", "execute_result"]
+
+    Path("out/data.txt").unlink()
+    second = run_notebook(notebook, output=tmp_path / "second.ipynb", progress=False)
+    assert second.error is None and statuses(second) == {"make": "restored", "use": "restored"}
+    assert counter() == 1  # no body ran
+    assert outputs(tmp_path / "second.ipynb") == outputs(tmp_path / "first.ipynb")  # same outputs, same order
+    after = nbformat.read(tmp_path / "second.ipynb", as_version=4).cells[3].outputs[0].text
+    assert after.strip() == "after 20 xxxxx"  # variables and the out file came back
+    restored = nbformat.read(tmp_path / "second.ipynb", as_version=4).cells[1].outputs
+    assert restored[-1].output_type == "execute_result" and restored[-1].data["text/plain"] == "np.int64(10)"
+
+
+def test_param_override_reruns_exactly_the_affected_stage(project, notebook, tmp_path):
+    run_notebook(notebook, output=tmp_path / "a.ipynb", progress=False)
+    changed = run_notebook(notebook, overrides={"use.factor": 3}, output=tmp_path / "b.ipynb", progress=False)
+    assert statuses(changed) == {"make": "restored", "use": "ran"}
+    upstream = run_notebook(notebook, overrides={"make.n": 6}, output=tmp_path / "c.ipynb", progress=False)
+    assert statuses(upstream) == {"make": "ran", "use": "ran"}  # and everything downstream of it
+    assert counter() == 2
+    assert Path("params.yaml").read_text() == "make:\n  n: 5\nuse:\n  factor: 2\n"  # never edited
+
+
+def test_runs_know_their_notebook_cell_and_lineage(project, notebook, tmp_path):
+    run_notebook(notebook, output=tmp_path / "a.ipynb", progress=False)
+    cell_ids = [c.id for c in nbformat.read(notebook, as_version=4).cells]
+    with RunStore(project.db_path) as store:
+        make, use = (store.search(stage=s)[0] for s in ("make", "use"))
+        detail = store.get_run(use.run.id)
+    assert make.run.notebook == use.run.notebook == "pipe.ipynb"
+    assert (make.run.cell_id, use.run.cell_id) == (cell_ids[1], cell_ids[2])
+    assert {(e.upstream_run_id, e.via, e.kind) for e in detail.lineage} == {
+        (make.run.id, "arr", "variable"), (make.run.id, "out/data.txt", "file")}
+    assert {a.kind for a in store_artifacts(project, make.run.id)} >= {"figure", "out", "variable"}
+
+
+def store_artifacts(project, run_id):
+    with RunStore(project.db_path) as store:
+        return store.get_run(run_id).artifacts
+
+
+def test_failing_cell_stops_the_run_with_one_line(project, notebook, tmp_path):
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells[2].source = "%%stage use -p use\nraise ValueError('bad data')"
+    nbformat.write(nb, notebook)
+    result = CliRunner().invoke(main, ["run", str(notebook), "-q", "-o", str(tmp_path / "x.ipynb")])
+    assert result.exit_code == 1
+    assert "Error: the notebook stopped at an error: ValueError: bad data" in result.output
+    assert re.search(r"^use\s+failed", result.output, re.M)
+    with RunStore(project.db_path) as store:
+        assert store.search(stage="use")[0].run.status == "failed"
+
+
+def test_cli_run_prints_a_summary(project, notebook, tmp_path):
+    runner = CliRunner()
+    first = runner.invoke(main, ["run", str(notebook), "-q", "-o", str(tmp_path / "x.ipynb")])
+    assert first.exit_code == 0, first.output
+    assert "2 ran in" in first.output
+    second = runner.invoke(main, ["run", str(notebook), "-q", "-o", str(tmp_path / "y.ipynb")])
+    assert "2 restored in" in second.output and "restored" in second.output.splitlines()[2]

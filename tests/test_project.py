@@ -62,3 +62,12 @@ def test_bad_config_is_one_clear_error(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ProjectError, match=message):
         load_config(path)
+
+
+def test_an_explicit_folder_wins_over_the_env_var(tmp_path, monkeypatch):
+    from mlops_jupyter.core.project import find_project
+
+    (tmp_path / "named" / ".mlops").mkdir(parents=True)
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "elsewhere"))
+    assert find_project(tmp_path / "named").root == (tmp_path / "named").resolve()
+    assert find_project().root == (tmp_path / "elsewhere").resolve()

@@ -32,11 +32,11 @@ def test_store_at_first_schema_version_is_upgraded_with_data_intact(tmp_path):
     assert [m.name for m in schema.migrations().applied(db)] == [schema.STEP_NAMES[0]]
     # Data written by the first version, with its columns only.
     db["experiments"].insert({"id": 1, "name": "old", "created_time": 1})
-    db["runs"].insert({"id": "a" * 32, "experiment_id": 1, "stage": "train", "status": "finished",
+    db["runs"].insert({"num": 1, "id": "a" * 32, "experiment_id": 1, "stage": "train", "status": "finished",
                        "start_time": 1000, "end_time": 3000})
-    db["params"].insert({"run_id": "a" * 32, "key": "n_est", "value": 100, "type": "int"})
-    db["metrics"].insert({"run_id": "a" * 32, "key": "rmse", "step": 0, "value": 0.5, "timestamp": 2000})
-    db["latest_metrics"].insert({"run_id": "a" * 32, "key": "rmse", "step": 0, "value": 0.5, "timestamp": 2000})
+    db["params"].insert({"run": 1, "key": "n_est", "value": 100, "type": "int"})
+    db["metrics"].insert({"run": 1, "key": "rmse", "step": 0, "value": 0.5, "timestamp": 2000})
+    db["latest_metrics"].insert({"run": 1, "key": "rmse", "step": 0, "value": 0.5, "timestamp": 2000})
     db.close()
 
     with RunStore(path) as store:

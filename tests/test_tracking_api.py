@@ -229,7 +229,8 @@ def test_background_timer_flushes_within_the_interval(project, monkeypatch):
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline:
                 count = sqlite3.connect(project.db_path).execute(
-                    "SELECT COUNT(*) FROM metrics WHERE run_id = ?", [run.run_id]).fetchone()[0]
+                    "SELECT COUNT(*) FROM metrics JOIN runs ON runs.num = metrics.run WHERE runs.id = ?",
+                    [run.run_id]).fetchone()[0]
                 if count:
                     break
                 time.sleep(0.05)

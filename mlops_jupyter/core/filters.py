@@ -333,11 +333,12 @@ class _Compiler:
         else:
             table, alias = {"metrics": ("latest_metrics", "m"), "params": ("params", "p"), "tags": ("tags", "t")}[field.namespace]
             column, kind = f"{alias}.value", "param" if field.namespace == "params" else "plain"
-            exists = f"SELECT 1 FROM {table} {alias} WHERE {alias}.run_id = r.id AND {alias}.key = {self.bind(field.name)}"
+            # The runs having the key: an index range on (key, value), not a probe per run.
+            having = f"SELECT {alias}.run FROM {table} {alias} WHERE {alias}.key = {self.bind(field.name)}"
         if op in ("is null", "is not null"):
             if field.namespace == "attributes":
                 return f"({column} IS {'NOT ' if op == 'is not null' else ''}NULL)"
-            return f"({'NOT ' if op == 'is null' else ''}EXISTS ({exists}))"
+            return f"(r.num {'NOT ' if op == 'is null' else ''}IN ({having}))"
         values = self.values(node)
         if op in ("in", "not in"):
             test = "(" + " OR ".join(self.predicate(column, "=", v, kind) for v in values) + ")"
@@ -349,8 +350,7 @@ class _Compiler:
             test = f"(NOT {test})" if field.namespace == "attributes" else test
         if field.namespace == "attributes":
             return test
-        exists_sql = f"EXISTS ({exists} AND {test})"
-        return f"(NOT {exists_sql})" if op == "not in" else exists_sql
+        return f"(r.num {'NOT ' if op == 'not in' else ''}IN ({having} AND {test}))"
 
 
 def compile_filter(source: str) -> tuple[str, list[Any]]:

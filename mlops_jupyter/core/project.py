@@ -87,9 +87,12 @@ def _git_root(start: Path) -> Path | None:
     return None
 
 
-def find_root(start: str | os.PathLike | None = None) -> Path:
-    """The project root for a notebook or script in ``start`` (default: cwd)."""
-    override = os.environ.get(ENV_VAR)
+def find_root(start: str | os.PathLike | None = None, *, use_env: bool = True) -> Path:
+    """The project root for a notebook or script in ``start`` (default: cwd).
+
+    ``use_env=False`` when ``start`` was named explicitly: it then wins over the variable.
+    """
+    override = os.environ.get(ENV_VAR) if use_env else None
     if override:
         return Path(override).expanduser().resolve()
     start = Path(start or os.getcwd()).resolve()
@@ -143,7 +146,8 @@ class Project:
 
 
 def find_project(start: str | os.PathLike | None = None) -> Project:
-    return Project(find_root(start))
+    """The project of ``start`` if given (whatever the environment says), else of the cwd."""
+    return Project(find_root(start, use_env=start is None))
 
 
 def init_project(path: str | os.PathLike | None = None) -> tuple[Project, bool]:

@@ -22,8 +22,11 @@ def m001_initial(db) -> None:
         not_null={"name", "created_time"},
     )
     db["experiments"].create_index(["name"], unique=True)
+    # `num` is the rowid every child row points at (small, fast joins and indexes);
+    # `id` is the public run id (32 hex digits, as MLflow's).
     db["runs"].create(
         {
+            "num": int,
             "id": str,
             "experiment_id": int,
             "stage": str,
@@ -44,51 +47,53 @@ def m001_initial(db) -> None:
             "pid": int,
             "pid_start_time": float,  # guards against a reused pid
         },
-        pk="id",
-        not_null={"experiment_id", "status", "start_time"},
+        pk="num",
+        not_null={"id", "experiment_id", "status", "start_time"},
         foreign_keys=[("experiment_id", "experiments", "id")],
     )
+    db["runs"].create_index(["id"], unique=True)
     db["runs"].create_index(["status"])
     db["runs"].create_index(["experiment_id", "start_time"])
     db["runs"].create_index(["stage", "start_time"])
+    db["runs"].create_index(["start_time"])
     db["runs"].create_index(["fingerprint"])
     # `value` is declared BLOB so SQLite keeps each value's own type
     # (integer, real, text): typed params compare as numbers or as text.
     db["params"].create(
-        {"run_id": str, "key": str, "value": bytes, "type": str},
-        pk=("run_id", "key"),
+        {"run": int, "key": str, "value": bytes, "type": str},
+        pk=("run", "key"),
         not_null={"type"},
-        foreign_keys=[("run_id", "runs", "id")],
+        foreign_keys=[("run", "runs", "num")],
     )
     db["metrics"].create(
-        {"run_id": str, "key": str, "step": int, "value": float, "timestamp": int},
-        not_null={"run_id", "key", "step", "timestamp"},
-        foreign_keys=[("run_id", "runs", "id")],
+        {"run": int, "key": str, "step": int, "value": float, "timestamp": int},
+        not_null={"run", "key", "step", "timestamp"},
+        foreign_keys=[("run", "runs", "num")],
     )
-    db["metrics"].create_index(["run_id", "key", "step"])
+    db["metrics"].create_index(["run", "key", "step"])
     db["latest_metrics"].create(
-        {"run_id": str, "key": str, "value": float, "step": int, "timestamp": int},
-        pk=("run_id", "key"),
+        {"run": int, "key": str, "value": float, "step": int, "timestamp": int},
+        pk=("run", "key"),
         not_null={"step", "timestamp"},
-        foreign_keys=[("run_id", "runs", "id")],
+        foreign_keys=[("run", "runs", "num")],
     )
     db["tags"].create(
-        {"run_id": str, "key": str, "value": str},
-        pk=("run_id", "key"),
+        {"run": int, "key": str, "value": str},
+        pk=("run", "key"),
         not_null={"value"},
-        foreign_keys=[("run_id", "runs", "id")],
+        foreign_keys=[("run", "runs", "num")],
     )
     db["artifacts"].create(
-        {"run_id": str, "name": str, "kind": str, "hash": str, "size": int, "mime": str},
-        pk=("run_id", "name"),
+        {"run": int, "name": str, "kind": str, "hash": str, "size": int, "mime": str},
+        pk=("run", "name"),
         not_null={"kind", "hash", "size"},
-        foreign_keys=[("run_id", "runs", "id")],
+        foreign_keys=[("run", "runs", "num")],
     )
     db["lineage"].create(
-        {"run_id": str, "upstream_run_id": str, "via": str, "kind": str},
-        pk=("run_id", "upstream_run_id", "via"),
+        {"run": int, "upstream": int, "via": str, "kind": str},
+        pk=("run", "upstream", "via"),
         not_null={"kind"},
-        foreign_keys=[("run_id", "runs", "id"), ("upstream_run_id", "runs", "id")],
+        foreign_keys=[("run", "runs", "num"), ("upstream", "runs", "num")],
     )
 
 
@@ -97,7 +102,8 @@ def m002_search_indexes(db) -> None:
     db["latest_metrics"].create_index(["key", "value"])
     db["params"].create_index(["key"])
     db["tags"].create_index(["key", "value"])
-    db["lineage"].create_index(["upstream_run_id"])
+    db["lineage"].create_index(["upstream"])
+    db["artifacts"].create_index(["kind", "name", "hash"])
 
 
 def m003_stage_cache(db) -> None:
@@ -109,10 +115,10 @@ def m003_stage_cache(db) -> None:
     )
     # manifest: the object holding the stage's outputs, variables and out files.
     db["stage_cache"].create(
-        {"fingerprint": str, "stage": str, "run_id": str, "manifest": str, "seconds": float, "created_time": int},
+        {"fingerprint": str, "stage": str, "run": int, "manifest": str, "seconds": float, "created_time": int},
         pk="fingerprint",
         not_null={"stage", "manifest", "created_time"},
-        foreign_keys=[("run_id", "runs", "id")],
+        foreign_keys=[("run", "runs", "num")],
     )
     db["stage_cache"].create_index(["stage", "created_time"])
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from . import filters, schema
-from .errors import AmbiguousRunId, ParamConflict, RunNotFound, StoreError
+from .errors import AmbiguousRunId, FilterError, ParamConflict, RunNotFound, StoreError
 from .models import (
     STATUSES,
     Artifact,
@@ -38,7 +38,7 @@ _CHUNK = 10_000  # ids bound in one IN (...): below SQLite's variable limit
 _RUN_COLUMNS = (
     "r.id, e.name, r.stage, r.status, r.start_time, r.end_time, "
     "r.notebook, r.cell_id, r.fingerprint, r.code_hash"
-)
+)  # in the order of Run's fields
 _FROM_RUNS = "FROM runs r JOIN experiments e ON e.id = r.experiment_id"
 
 
@@ -65,6 +65,7 @@ class RunStore:
         self.busy_timeout = busy_timeout
         self._lock = threading.RLock()
         self._experiment_ids: dict[str, int] = {}
+        self._nums: dict[str, int] = {}  # run id -> row number (run ids never change)
         self.conn = self._connect()
         try:
             self._migrate()
@@ -190,6 +191,18 @@ class RunStore:
             db = Database(self.conn, execute_plugins=False, recursive_triggers=False)
             schema.migrations().apply(db)
 
+    # --- run numbers ------------------------------------------------------------
+
+    def _num(self, run_id: str) -> int:
+        """The row number of a run; raises ``RunNotFound``."""
+        num = self._nums.get(run_id)
+        if num is None:
+            rows = self._query("SELECT num FROM runs WHERE id = ?", [run_id])
+            if not rows:
+                raise RunNotFound(f"no run {run_id!r}; `mlops-jupyter runs ls` lists the runs")
+            num = self._nums[run_id] = rows[0][0]
+        return num
+
     # --- writing ----------------------------------------------------------------
 
     def experiment_id(self, name: str) -> int:
@@ -233,7 +246,7 @@ class RunStore:
         eid = self.experiment_id(experiment)
         env = environment
         with self._write() as conn:
-            conn.execute(
+            self._nums[run.id] = conn.execute(
                 "INSERT INTO runs (id, experiment_id, stage, notebook, cell_id, status, start_time,"
                 " code, code_hash, fingerprint, python, platform, packages, git_commit, git_dirty,"
                 " host, pid, pid_start_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -244,37 +257,31 @@ class RunStore:
                     None if env.git_dirty is None else int(env.git_dirty),
                     env.host, env.pid, env.pid_start_time,
                 ],
-            )
+            ).lastrowid
         return run
 
     def end_run(self, run_id: str, status: str, end_time: int | None = None) -> None:
         if status not in STATUSES or status == "running":
             raise ValueError(f"a run ends as finished, failed or killed, not {status!r}")
+        num = self._num(run_id)
         with self._write() as conn:
-            updated = conn.execute(
-                "UPDATE runs SET status = ?, end_time = ? WHERE id = ?",
-                [status, end_time if end_time is not None else now_ms(), run_id],
-            ).rowcount
-        if not updated:
-            raise RunNotFound(f"no run {run_id!r} in {self.path}")
-
-    def _require_run(self, conn: sqlite3.Connection, run_id: str) -> None:
-        if not conn.execute("SELECT 1 FROM runs WHERE id = ?", [run_id]).fetchone():
-            raise RunNotFound(f"no run {run_id!r} in {self.path}")
+            conn.execute(
+                "UPDATE runs SET status = ?, end_time = ? WHERE num = ?",
+                [status, end_time if end_time is not None else now_ms(), num],
+            )
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         """Write-once: the same value again is fine, another value is a ``ParamConflict``."""
         encoded = {check_key("param", key): encode_param(key, value) for key, value in params.items()}
+        num = self._num(run_id)
         if not encoded:
             return
         with self._write() as conn:
-            self._require_run(conn, run_id)
             keys = list(encoded)
             for chunk in _chunks(keys):
                 marks = ",".join("?" * len(chunk))
                 for key, value, kind in conn.execute(
-                    f"SELECT key, value, type FROM params WHERE run_id = ? AND key IN ({marks})",
-                    [run_id, *chunk],
+                    f"SELECT key, value, type FROM params WHERE run = ? AND key IN ({marks})", [num, *chunk]
                 ):
                     if (value, kind) != encoded[key]:
                         old = decode_param(value, kind)
@@ -283,28 +290,30 @@ class RunStore:
                             f"write-once: start a new run to use {params[key]!r}"
                         )
             conn.executemany(
-                "INSERT OR IGNORE INTO params (run_id, key, value, type) VALUES (?, ?, ?, ?)",
-                [(run_id, key, value, kind) for key, (value, kind) in encoded.items()],
+                "INSERT OR IGNORE INTO params (run, key, value, type) VALUES (?, ?, ?, ?)",
+                [(num, key, value, kind) for key, (value, kind) in encoded.items()],
             )
 
     def log_metric_points(self, points: Sequence[tuple[str, str, int, float, int]]) -> None:
         """Append (run_id, key, step, value, timestamp) points and update the latest values."""
         if not points:
             return
-        rows = [(run_id, key, step, value if value == value else None, ts)
-                for run_id, key, step, value, ts in points]
-        latest: dict[tuple[str, str], tuple] = {}
-        for row in rows:
+        nums = {run_id: self._num(run_id) for run_id in {point[0] for point in points}}
+        rows = []
+        latest: dict[tuple[int, str], tuple] = {}  # points come in time order: the last of the top step wins
+        for run_id, key, step, value, ts in points:
+            row = (nums[run_id], key, step, None if value != value else value, ts)
+            rows.append(row)
             current = latest.get(row[:2])
-            if current is None or (row[2], row[4]) >= (current[2], current[4]):
+            if current is None or step >= current[2]:
                 latest[row[:2]] = row
         with self._write() as conn:
             conn.executemany(
-                "INSERT INTO metrics (run_id, key, step, value, timestamp) VALUES (?, ?, ?, ?, ?)", rows
+                "INSERT INTO metrics (run, key, step, value, timestamp) VALUES (?, ?, ?, ?, ?)", rows
             )
             conn.executemany(
-                "INSERT INTO latest_metrics (run_id, key, step, value, timestamp) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (run_id, key) DO UPDATE SET"
+                "INSERT INTO latest_metrics (run, key, step, value, timestamp) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (run, key) DO UPDATE SET"
                 " value = excluded.value, step = excluded.step, timestamp = excluded.timestamp"
                 " WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step"
                 " AND excluded.timestamp >= latest_metrics.timestamp)",
@@ -312,29 +321,29 @@ class RunStore:
             )
 
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
-        rows = [(run_id, check_key("tag", key), str(value)) for key, value in tags.items()]
+        num = self._num(run_id)
+        rows = [(num, check_key("tag", key), str(value)) for key, value in tags.items()]
         with self._write() as conn:
-            self._require_run(conn, run_id)
             conn.executemany(
-                "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)"
-                " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+                "INSERT INTO tags (run, key, value) VALUES (?, ?, ?)"
+                " ON CONFLICT (run, key) DO UPDATE SET value = excluded.value",
                 rows,
             )
 
     def add_artifact(self, run_id: str, artifact: Artifact) -> None:
+        num = self._num(run_id)
         with self._write() as conn:
-            self._require_run(conn, run_id)
             conn.execute(
-                "INSERT OR REPLACE INTO artifacts (run_id, name, kind, hash, size, mime) VALUES (?, ?, ?, ?, ?, ?)",
-                [run_id, artifact.name, artifact.kind, artifact.hash, artifact.size, artifact.mime],
+                "INSERT OR REPLACE INTO artifacts (run, name, kind, hash, size, mime) VALUES (?, ?, ?, ?, ?, ?)",
+                [num, artifact.name, artifact.kind, artifact.hash, artifact.size, artifact.mime],
             )
 
     def add_lineage(self, run_id: str, edges: Iterable[LineageEdge]) -> None:
+        num = self._num(run_id)
+        rows = [(num, self._num(e.upstream_run_id), e.via, e.kind) for e in edges]
         with self._write() as conn:
-            self._require_run(conn, run_id)
             conn.executemany(
-                "INSERT OR IGNORE INTO lineage (run_id, upstream_run_id, via, kind) VALUES (?, ?, ?, ?)",
-                [(run_id, e.upstream_run_id, e.via, e.kind) for e in edges],
+                "INSERT OR IGNORE INTO lineage (run, upstream, via, kind) VALUES (?, ?, ?, ?)", rows
             )
 
     def recover_killed_runs(self) -> list[str]:
@@ -351,7 +360,7 @@ class RunStore:
                 # It ended no earlier than its last metric: the best guess of when it died.
                 conn.executemany(
                     "UPDATE runs SET status = 'killed', end_time = MAX(start_time, COALESCE("
-                    "(SELECT MAX(timestamp) FROM metrics WHERE run_id = runs.id), start_time))"
+                    "(SELECT MAX(timestamp) FROM metrics WHERE run = runs.num), start_time))"
                     " WHERE id = ? AND status = 'running'",
                     [(run_id,) for run_id in dead],
                 )
@@ -384,7 +393,7 @@ class RunStore:
         statuses = _as_tuple(status)
         for value in statuses:
             if value not in STATUSES:
-                raise filters.FilterError(f"unknown status {value!r}; one of: {', '.join(STATUSES)}")
+                raise FilterError(f"unknown status {value!r}; one of: {', '.join(STATUSES)}")
         if statuses:
             clauses.append(f"r.status IN ({','.join('?' * len(statuses))})")
             params.extend(statuses)
@@ -401,11 +410,11 @@ class RunStore:
                 column = filters.ATTRIBUTES[field.name][0]
             else:
                 table = {"metrics": "latest_metrics", "params": "params", "tags": "tags"}[field.namespace]
-                joins.append(f"LEFT JOIN {table} o{i} ON o{i}.run_id = r.id AND o{i}.key = ?")
+                joins.append(f"LEFT JOIN {table} o{i} ON o{i}.run = r.num AND o{i}.key = ?")
                 params.append(field.name)
                 column = f"o{i}.value"
             terms.append(f"{column} IS NULL, {column} {'DESC' if descending else 'ASC'}")
-        terms.append("r.start_time DESC, r.id")
+        terms.append("r.start_time DESC, r.num DESC")
         return " ".join(joins), params, ", ".join(terms)
 
     def search(
@@ -423,61 +432,70 @@ class RunStore:
         where, where_params = self._where(experiment, stage, status, filter)
         joins, join_params, order = self._order(order_by)
         rows = self._query(
-            f"SELECT {_RUN_COLUMNS} {_FROM_RUNS} {joins} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+            f"SELECT r.num, {_RUN_COLUMNS} {_FROM_RUNS} {joins} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
             [*join_params, *where_params, -1 if limit is None else limit, offset],
         )
-        runs = [Run(*row) for row in rows]
-        params, metrics, tags = self._attach([run.id for run in runs])
-        return [RunSummary(run, params.get(run.id, {}), metrics.get(run.id, {}), tags.get(run.id, {})) for run in runs]
+        params, metrics, tags = self._attach([row[0] for row in rows])
+        empty: dict = {}
+        return [
+            RunSummary(Run(*row[1:]), params.get(row[0], empty), metrics.get(row[0], empty), tags.get(row[0], empty))
+            for row in rows
+        ]
 
     def count(self, *, experiment=None, stage=None, status=None, filter: str | None = None) -> int:
         where, params = self._where(experiment, stage, status, filter)
         return self._query(f"SELECT COUNT(*) {_FROM_RUNS} WHERE {where}", params)[0][0]
 
-    def _attach(self, run_ids: list[str]) -> tuple[dict, dict, dict]:
-        params: dict[str, dict] = {}
-        metrics: dict[str, dict] = {}
-        tags: dict[str, dict] = {}
+    def _attach(self, nums: list[int]) -> tuple[dict, dict, dict]:
+        """Params, latest metrics and tags of the runs numbered ``nums``, keyed by number."""
+        params: dict[int, dict] = {}
+        metrics: dict[int, dict] = {}
+        tags: dict[int, dict] = {}
         nan = float("nan")
-        for chunk in _chunks(run_ids):
+        for chunk in _chunks(nums):
             marks = ",".join("?" * len(chunk))
-            for run_id, key, value, kind in self._query(
-                f"SELECT run_id, key, value, type FROM params WHERE run_id IN ({marks})", chunk
+            current, into = None, None
+            for num, key, value, kind in self._query(
+                f"SELECT run, key, value, type FROM params WHERE run IN ({marks}) ORDER BY run", chunk
             ):
-                params.setdefault(run_id, {})[key] = value if kind in ("int", "str") else decode_param(value, kind)
-            for run_id, key, value in self._query(
-                f"SELECT run_id, key, value FROM latest_metrics WHERE run_id IN ({marks})", chunk
-            ):
-                metrics.setdefault(run_id, {})[key] = nan if value is None else value
-            for run_id, key, value in self._query(
-                f"SELECT run_id, key, value FROM tags WHERE run_id IN ({marks})", chunk
-            ):
-                tags.setdefault(run_id, {})[key] = value
+                if num != current:
+                    current, into = num, params.setdefault(num, {})
+                into[key] = value if kind == "int" or kind == "str" else decode_param(value, kind)
+            for target, table in ((metrics, "latest_metrics"), (tags, "tags")):
+                current = None
+                for num, key, value in self._query(
+                    f"SELECT run, key, value FROM {table} WHERE run IN ({marks}) ORDER BY run", chunk
+                ):
+                    if num != current:
+                        current, into = num, target.setdefault(num, {})
+                    into[key] = nan if value is None and table == "latest_metrics" else value
         return params, metrics, tags
 
     def get_run(self, run_id: str) -> RunDetail:
         rows = self._query(
-            f"SELECT {_RUN_COLUMNS}, r.code, r.python, r.platform, r.packages, r.git_commit,"
+            f"SELECT r.num, {_RUN_COLUMNS}, r.code, r.python, r.platform, r.packages, r.git_commit,"
             f" r.git_dirty, r.host, r.pid, r.pid_start_time {_FROM_RUNS} WHERE r.id = ?",
             [run_id],
         )
         if not rows:
             raise RunNotFound(f"no run {run_id!r}; `mlops-jupyter runs ls` lists the runs")
-        row = rows[0]
+        num, *row = rows[0]
         run = Run(*row[:10])
         code, python, platform, packages, commit, dirty, host, pid, pid_start = row[10:]
-        params, metrics, tags = self._attach([run_id])
-        steps = dict(self._query("SELECT key, COUNT(*) FROM metrics WHERE run_id = ? GROUP BY key", [run_id]))
+        params, metrics, tags = self._attach([num])
+        steps = dict(self._query("SELECT key, COUNT(*) FROM metrics WHERE run = ? GROUP BY key", [num]))
         artifacts = tuple(
             Artifact(*r)
             for r in self._query(
-                "SELECT name, kind, hash, size, mime FROM artifacts WHERE run_id = ? ORDER BY name", [run_id]
+                "SELECT name, kind, hash, size, mime FROM artifacts WHERE run = ? ORDER BY name", [num]
             )
         )
         lineage = tuple(
             LineageEdge(*r)
             for r in self._query(
-                "SELECT upstream_run_id, via, kind FROM lineage WHERE run_id = ? ORDER BY via", [run_id]
+                "SELECT u.id, l.via, l.kind FROM lineage l JOIN runs u ON u.num = l.upstream"
+                " WHERE l.run = ? ORDER BY l.via",
+                [num],
             )
         )
         environment = Environment(
@@ -492,9 +510,9 @@ class RunStore:
         )
         return RunDetail(
             run=run,
-            params=params.get(run_id, {}),
-            metrics=metrics.get(run_id, {}),
-            tags=tags.get(run_id, {}),
+            params=params.get(num, {}),
+            metrics=metrics.get(num, {}),
+            tags=tags.get(num, {}),
             code=code,
             environment=environment,
             metric_steps=steps,
@@ -507,13 +525,10 @@ class RunStore:
         return [
             MetricPoint(step, nan if value is None else value, ts)
             for step, value, ts in self._query(
-                "SELECT step, value, timestamp FROM metrics WHERE run_id = ? AND key = ? ORDER BY step, timestamp",
-                [run_id, key],
+                "SELECT step, value, timestamp FROM metrics WHERE run = ? AND key = ? ORDER BY step, timestamp",
+                [self._num(run_id), key],
             )
         ]
-
-    def last_steps(self, run_id: str) -> dict[str, int]:
-        return dict(self._query("SELECT key, MAX(step) FROM metrics WHERE run_id = ? GROUP BY key", [run_id]))
 
     def experiments(self) -> list[str]:
         return [name for (name,) in self._query("SELECT name FROM experiments ORDER BY name")]
@@ -540,16 +555,19 @@ class RunStore:
     def cached_stage(self, fingerprint: str) -> tuple[str, str | None, float | None] | None:
         """(manifest object, run id, seconds the run took) of a cached stage result."""
         rows = self._query(
-            "SELECT manifest, run_id, seconds FROM stage_cache WHERE fingerprint = ?", [fingerprint]
+            "SELECT c.manifest, r.id, c.seconds FROM stage_cache c LEFT JOIN runs r ON r.num = c.run"
+            " WHERE c.fingerprint = ?",
+            [fingerprint],
         )
         return rows[0] if rows else None
 
     def save_stage(self, fingerprint: str, stage: str, run_id: str, manifest: str, seconds: float) -> None:
+        num = self._num(run_id)
         with self._write() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO stage_cache (fingerprint, stage, run_id, manifest, seconds, created_time)"
+                "INSERT OR REPLACE INTO stage_cache (fingerprint, stage, run, manifest, seconds, created_time)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                [fingerprint, stage, run_id, manifest, seconds, now_ms()],
+                [fingerprint, stage, num, manifest, seconds, now_ms()],
             )
 
     def forget_stage(self, fingerprint: str) -> None:
@@ -559,7 +577,7 @@ class RunStore:
     def producer_of(self, path: str, digest: str) -> str | None:
         """The latest run that wrote ``path`` with this content (an ``out`` artifact)."""
         rows = self._query(
-            "SELECT a.run_id FROM artifacts a JOIN runs r ON r.id = a.run_id"
+            "SELECT r.id FROM artifacts a JOIN runs r ON r.num = a.run"
             " WHERE a.kind = 'out' AND a.name = ? AND a.hash = ? ORDER BY r.start_time DESC LIMIT 1",
             [path, digest],
         )

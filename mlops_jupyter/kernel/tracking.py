@@ -359,6 +359,8 @@ def runs(
 
 
 def summaries_frame(summaries, pd):
+    """The DataFrame of ``runs()``: one pass over the values, one list per column."""
+    count = len(summaries)
     runs_ = [s.run for s in summaries]
     columns: dict[str, Any] = {
         "run_id": [r.id for r in runs_],
@@ -370,10 +372,16 @@ def summaries_frame(summaries, pd):
         "duration": [r.duration for r in runs_],
         "notebook": [r.notebook for r in runs_],
     }
-    for prefix, attribute in (("metrics", "metrics"), ("params", "params"), ("tags", "tags")):
-        keys = sorted({key for s in summaries for key in getattr(s, attribute)})
-        for key in keys:
-            columns[f"{prefix}.{key}"] = [getattr(s, attribute).get(key) for s in summaries]
+    for prefix in ("metrics", "params", "tags"):
+        values: dict[str, list] = {}
+        for i, summary in enumerate(summaries):
+            for key, value in getattr(summary, prefix).items():
+                column = values.get(key)
+                if column is None:
+                    column = values[key] = [None] * count
+                column[i] = value
+        for key in sorted(values):
+            columns[f"{prefix}.{key}"] = values[key]
     frame = pd.DataFrame(columns)
     metric_columns = [c for c in frame.columns if c.startswith("metrics.")]
     if metric_columns:

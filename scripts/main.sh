@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The main job: set up, run the tracked example on the embedded defaults
-# (local SQLite store, local object cache), then list and compare its runs.
+# The main job: set up, run the example notebook through the pipeline on the embedded defaults
+# (local SQLite store and object cache in examples/.mlops/), then again: the second run restores
+# every stage from the cache. Executed notebooks go to examples/out/ (not committed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cd examples
-../.venv/bin/python track_diabetes.py
-../.venv/bin/mlops-jupyter runs ls --experiment diabetes-sgd --limit 3
-mapfile -t ids < <(../.venv/bin/mlops-jupyter runs ls --experiment diabetes-sgd --limit 2 --json \
-  | ../.venv/bin/python -c "import json, sys; print(*(r['run_id'] for r in json.load(sys.stdin)), sep='\n')")
-../.venv/bin/mlops-jupyter runs diff "${ids[1]}" "${ids[0]}"
+mj=.venv/bin/mlops-jupyter
+mkdir -p examples/out
+$mj run examples/wine.ipynb -o examples/out/wine.first.ipynb
+$mj run examples/wine.ipynb -o examples/out/wine.again.ipynb
+$mj -C examples runs ls --limit 6

@@ -157,7 +157,7 @@ class StageRunner:
         self.shell.user_ns.update(values)
         self._remember_producers(cached.run_id, values, {n: v["hash"] for n, v in cached.variables.items()})
         result = replay(self.shell, cached.outputs)
-        self._write_lock(ctx, cached.outs, {n: v["hash"] for n, v in cached.variables.items()})
+        self._write_lock(ctx, {n: v["hash"] for n, v in cached.variables.items()})
         took = time.perf_counter() - started
         saved = max(0.0, (cached.seconds or 0.0) - took)
         what = [f"{len(values)} variable{'s' * (len(values) != 1)}"] if values else []
@@ -268,14 +268,13 @@ class StageRunner:
 
         outputs = recorder.outputs()
         self._log_figures(ctx, run_id, outputs)
-        outs: dict[str, dict] = {}
+        cached_outs: dict[str, dict] = {}
         for path in spec.all_outs:
             relative = self._rel(project, path)
             hashed = ctx.hasher.hash_path(path)
             if path in spec.cached_outs and not spec.no_cache:
-                outs[relative] = cache.save_out(Path(path), hashed)
+                cached_outs[relative] = cache.save_out(Path(path), hashed)
             store.add_artifact(run_id, Artifact(relative, "out", hashed.hash, hashed.size, None))
-        cached_outs = {p: o for p, o in outs.items()}
 
         saved_vars: dict[str, dict] = {}
         cacheable = not problems and not spec.no_cache and ctx.fingerprint is not None
@@ -298,7 +297,7 @@ class StageRunner:
                        outputs=outputs, variables=saved_vars, outs=cached_outs)
         active.end("finished")
         self._remember_producers(run_id, produced, out_hashes)
-        self._write_lock(ctx, outs, out_hashes)
+        self._write_lock(ctx, out_hashes)
         self._event(stage=spec.name, status="ran", seconds=seconds, run_id=run_id, cached=cacheable)
 
     def _log_metric_files(self, spec: StageSpec) -> None:
@@ -329,20 +328,21 @@ class StageRunner:
                     extension = mime.split("/")[1]
                     ctx.store.add_artifact(run_id, Artifact(f"figure-{count}.{extension}", "figure", digest, size, mime))
 
-    def _write_lock(self, ctx: Context, outs: dict[str, dict], variables: dict[str, str]) -> None:
-        spec = ctx.spec
-        outs_entries = [{"path": p, "hash": o["hash"]} for p, o in sorted(outs.items())]
-        for path in spec.outs_no_cache + spec.metrics_no_cache:
-            relative = self._rel(ctx.project, path)
-            if Path(path).exists() and relative not in outs:
-                outs_entries.append({"path": relative, "hash": ctx.hasher.hash_path(path).hash, "cache": False})
+    def _write_lock(self, ctx: Context, variables: dict[str, str]) -> None:
+        """Record what the stage is now made of; outs are hashed as they are on disk (stat cache)."""
+        spec, cached = ctx.spec, set(ctx.spec.cached_outs) if not ctx.spec.no_cache else set()
+        outs = []
+        for path in spec.all_outs:
+            if Path(path).exists():
+                entry = {"path": self._rel(ctx.project, path), "hash": ctx.hasher.hash_path(path).hash}
+                outs.append(entry if path in cached else {**entry, "cache": False})
         entry = {
             "fingerprint": ctx.fingerprint,
             "code": hash_bytes(normalized_code(self.shell.transform_cell(ctx.body)).encode()),
             "deps": [{"path": p, "hash": h.hash} for p, h in sorted(ctx.deps.items())],
             "params": ctx.declared,
             "inputs": dict(sorted(ctx.inputs.items())),
-            "outs": outs_entries,
+            "outs": sorted(outs, key=lambda o: o["path"]),
             "variables": dict(sorted(variables.items())),
         }
         if spec.after:

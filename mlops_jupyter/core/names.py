@@ -1,7 +1,7 @@
 """Which module-level names a cell reads and writes, by static analysis.
 
-Python source only: callers turn IPython syntax into Python first (the magic
-uses ``shell.transform_cell``). The answer is a safe over-approximation of
+Python source only: callers turn IPython syntax into Python first
+(``cellcode.to_python``). The answer is a safe over-approximation of
 reads (a name loaded anywhere, inside functions too, before the cell binds
 it) and the module-level bindings for writes; runtime checks refine both.
 """
@@ -153,11 +153,3 @@ def analyze(code: str) -> CellNames:
         star_import=scope.star_import,
         global_names=frozenset(scope.global_names),
     )
-
-
-def normalized_code(code: str) -> str:
-    """The code without comments or formatting: its AST, so reformatting keeps the cache."""
-    try:
-        return ast.dump(ast.parse(code), annotate_fields=False, include_attributes=False)
-    except SyntaxError:
-        return code

@@ -19,7 +19,8 @@ from ..core import params as params_mod
 from ..core.errors import MlopsError
 from ..core.hashing import DepError, FileHasher, PathHash
 from ..core.models import Artifact, LineageEdge
-from ..core.names import analyze, normalized_code
+from ..core.cellcode import code_hash, to_python
+from ..core.names import analyze
 from ..core.objects import CorruptObject, ObjectStore, hash_bytes
 from ..core.report import format_duration
 from ..core.spec import StageSpec, parse_stage_line
@@ -109,9 +110,8 @@ class StageRunner:
                 deps[self._rel(project, dep)] = hasher.hash_path(dep)
             except DepError:
                 raise UsageError(f"stage {spec.name!r}: dep {dep} does not exist; create it or fix -d") from None
-        code = self.shell.transform_cell(body)
         try:
-            reads = analyze(code).reads
+            reads = analyze(to_python(body).code).reads
         except SyntaxError:
             reads = frozenset()  # the run shows the SyntaxError as usual
         inputs, problems = {}, []
@@ -126,7 +126,7 @@ class StageRunner:
         fp = None
         if not problems:
             fp = fingerprint(
-                stage=spec.name, code=normalized_code(code), params=declared,
+                stage=spec.name, code=code_hash(body), params=declared,
                 deps={path: h.hash for path, h in deps.items()}, inputs=inputs,
                 outs=[self._rel(project, p) for p in spec.all_outs],
             )
@@ -338,7 +338,7 @@ class StageRunner:
                 outs.append(entry if path in cached else {**entry, "cache": False})
         entry = {
             "fingerprint": ctx.fingerprint,
-            "code": hash_bytes(normalized_code(self.shell.transform_cell(ctx.body)).encode()),
+            "code": code_hash(ctx.body),
             "deps": [{"path": p, "hash": h.hash} for p, h in sorted(ctx.deps.items())],
             "params": ctx.declared,
             "inputs": dict(sorted(ctx.inputs.items())),

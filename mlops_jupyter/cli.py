@@ -34,11 +34,11 @@ def _project(ctx: click.Context):
     return Project(Path(root).resolve()) if root else find_project()
 
 
-def _open_store(ctx: click.Context, *, must_exist: bool = True):
+def _open_store(ctx: click.Context, *, must_exist: bool = True, project=None):
     """The project's store; None when there is none yet and none is needed."""
     from .core.store import RunStore
 
-    project = _project(ctx)
+    project = project or _project(ctx)
     if not project.db_path.exists():
         if must_exist:
             return None
@@ -90,8 +90,9 @@ def init(ctx: click.Context, path: str | None) -> None:
               help="Override a param of params.yaml for this run, e.g. -p train.n_est=200 (repeatable; the file is not edited).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Save the executed notebook here (default: in place).")
 @click.option("--timeout", type=int, default=None, help="Seconds a cell may run before it is stopped (default: no limit).")
+@click.option("-s", "--stage", help="Run only this stage and the upstream stages it needs (fresh ones are restored).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def run_command(notebook: str, overrides, output: str | None, timeout: int | None, quiet: bool) -> None:
+def run_command(notebook: str, overrides, output: str | None, timeout: int | None, stage: str | None, quiet: bool) -> None:
     """Execute NOTEBOOK headless in a real kernel; cached stages are restored, not re-run."""
     from tabulate import tabulate
 
@@ -101,7 +102,7 @@ def run_command(notebook: str, overrides, output: str | None, timeout: int | Non
 
     values = dict(parse_override(text) for text in overrides)
     result = run_notebook(Path(notebook), overrides=values, output=Path(output) if output else None,
-                          progress=not quiet, timeout=timeout)
+                          progress=not quiet, timeout=timeout, stage=stage)
     rows = [(o.stage, o.status, format_duration(o.seconds), format_duration(o.saved) if o.saved else "",
              (o.run_id or "")[:8]) for o in result.outcomes]
     if rows:
@@ -114,6 +115,66 @@ def run_command(notebook: str, overrides, output: str | None, timeout: int | Non
                + f"; saved {output or notebook}")
     if result.error:
         raise click.ClickException(f"the notebook stopped at an error: {result.error}")
+
+
+def _pipeline_status(ctx: click.Context, notebook: str):
+    """(pipeline, statuses) of a notebook, the store opened read-only if it exists."""
+    from .core.graph import load
+    from .core.project import Project, find_project
+    from .core.status import pipeline_status
+
+    path = Path(notebook).resolve()
+    root = (ctx.obj or {}).get("project")
+    project = Project(Path(root).resolve()) if root else find_project(path.parent)
+    pipeline = load(path)
+    store = _open_store(ctx, project=project)
+    try:
+        return pipeline, pipeline_status(pipeline, path, project, store)
+    finally:
+        if store is not None:
+            store.close()
+
+
+@main.command()
+@click.argument("notebook", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: each stage with its state and reasons.")
+@click.pass_context
+def status(ctx: click.Context, notebook: str, as_json: bool) -> None:
+    """Show each stage of NOTEBOOK as fresh, stale (and why), never run, failed or running.
+
+    Computed from mlops.lock, params, files and the run store: nothing is executed.
+    """
+    pipeline, statuses = _pipeline_status(ctx, notebook)
+    if as_json:
+        click.echo(json.dumps({s.stage: {"state": s.state, "reasons": list(s.reasons), "last_run": s.last_run}
+                               for s in statuses}, indent=2, ensure_ascii=False))
+        return
+    for warning in pipeline.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    if not statuses:
+        click.echo(f"No stages in {notebook} — add %%stage NAME to a cell")
+        return
+    colors = {"fresh": "green", "stale": "yellow", "failed": "red", "running": "blue", "never run": None}
+    width = max(len(s.stage) for s in statuses)
+    for s in statuses:
+        state = click.style(s.state, fg=colors[s.state]) + " " * (9 - len(s.state))
+        click.echo((f"{s.stage:<{width}}  {state}  " + "; ".join(s.reasons)).rstrip())
+
+
+@main.command()
+@click.argument("notebook", type=click.Path(exists=True, dir_okay=False))
+@click.option("--mermaid", "fmt", flag_value="mermaid", help="Print a Mermaid flowchart.")
+@click.option("--dot", "fmt", flag_value="dot", help="Print Graphviz dot.")
+@click.option("--states/--no-states", default=True, show_default=True, help="Show each stage's state.")
+@click.pass_context
+def dag(ctx: click.Context, notebook: str, fmt: str | None, states: bool) -> None:
+    """Show the pipeline of NOTEBOOK: stages and what flows between them."""
+    from .core import graph_render
+
+    pipeline, statuses = _pipeline_status(ctx, notebook)
+    state_of = {s.stage: s.state for s in statuses} if states else None
+    render = {"mermaid": graph_render.to_mermaid, "dot": graph_render.to_dot}.get(fmt, graph_render.to_text)
+    click.echo(render(pipeline, state_of))
 
 
 @main.group()

@@ -51,7 +51,9 @@ def run_notebook(
     output: Path | None = None,
     progress: bool = True,
     timeout: int | None = None,
+    stage: str | None = None,
 ) -> NotebookRun:
+    """Execute the notebook; with ``stage``, only what that stage needs (see ``_cells_for``)."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -62,6 +64,9 @@ def run_notebook(
         notebook = nbformat.read(path, as_version=4)
     except (OSError, ValueError) as e:
         raise MlopsError(f"cannot read notebook {path}: {e}") from None
+    full, kept = notebook, None
+    if stage is not None:
+        notebook, kept = _cells_for(notebook, stage)
     code_cells = [c for c in notebook.cells if c.cell_type == "code"]
     events = Path(tempfile.mkstemp(prefix="mlops-events-", suffix=".jsonl")[1])
     env = {
@@ -101,7 +106,11 @@ def run_notebook(
             error = f"{type(e).__name__}: {e}" + (f"\nkernel log:\n{tail}" if tail else "")
         finally:
             bar.close()
-            nbformat.write(notebook, output or path)
+            if kept is not None:  # outputs go back to the cells they came from
+                for index, copy in zip(kept, notebook.cells):
+                    full.cells[index].outputs = copy.outputs
+                    full.cells[index].execution_count = copy.execution_count
+            nbformat.write(full, output or path)
             lines = events.read_text().splitlines()
             events.unlink(missing_ok=True)
     outcomes = tuple(
@@ -109,6 +118,29 @@ def run_notebook(
         for e in map(json.loads, lines)
     )
     return NotebookRun(outcomes, time.perf_counter() - started, error)
+
+
+def _cells_for(notebook, stage: str):
+    """A copy holding the stage, the stages it depends on, and the plain cells above it,
+    with the positions in ``notebook`` of the cells kept.
+
+    Upstream stages that are fresh are restored from the cache (which brings their variables
+    back); stale ones run. Other stages, and plain cells below the target, are left out.
+    """
+    import copy
+
+    from .core.graph import build
+
+    pipeline = build(notebook)
+    target = pipeline.stage(stage)
+    wanted = {stage, *pipeline.ancestors(stage)}
+    kept = [
+        cell.index for cell in pipeline.cells
+        if (cell.spec and cell.spec.name in wanted) or (not cell.spec and cell.index < target.index)
+    ]
+    subset = copy.deepcopy(notebook)
+    subset.cells = [subset.cells[index] for index in kept]
+    return subset, kept
 
 
 def _first_line_of(error: Exception) -> str:

@@ -384,9 +384,11 @@ class RunStore:
             raise AmbiguousRunId(f"run id {prefix!r} is ambiguous; give more characters")
         return rows[0][0]
 
-    def _where(self, experiment=None, stage=None, status=None, filter: str | None = None) -> tuple[str, list]:
+    def _where(self, experiment=None, stage=None, status=None, filter: str | None = None,
+               notebook=None) -> tuple[str, list]:
         clauses, params = ["1"], []
-        for column, values in (("e.name", _as_tuple(experiment)), ("r.stage", _as_tuple(stage))):
+        for column, values in (("e.name", _as_tuple(experiment)), ("r.stage", _as_tuple(stage)),
+                               ("r.notebook", _as_tuple(notebook))):
             if values:
                 clauses.append(f"{column} IN ({','.join('?' * len(values))})")
                 params.extend(values)
@@ -424,12 +426,13 @@ class RunStore:
         stage=None,
         status=None,
         filter: str | None = None,
+        notebook=None,
         order_by=None,
         limit: int | None = None,
         offset: int = 0,
     ) -> list[RunSummary]:
         """Runs matching every given condition, newest first unless ``order_by`` says otherwise."""
-        where, where_params = self._where(experiment, stage, status, filter)
+        where, where_params = self._where(experiment, stage, status, filter, notebook)
         joins, join_params, order = self._order(order_by)
         rows = self._query(
             f"SELECT r.num, {_RUN_COLUMNS} {_FROM_RUNS} {joins} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",

@@ -16,7 +16,8 @@ from ..core import runenv
 
 
 
-def _notebook_file(shell) -> Path | None:
+def notebook_file(shell) -> Path | None:
+    """The notebook this kernel runs, if it can tell."""
     name = os.environ.get(runenv.NOTEBOOK) or shell.user_ns.get("__session__") or os.environ.get("JPY_SESSION_NAME")
     if not name or not str(name).endswith(".ipynb"):
         return None
@@ -26,7 +27,7 @@ def _notebook_file(shell) -> Path | None:
 
 def notebook_path(shell, root: Path) -> str | None:
     """The notebook's path relative to the project root (absolute if outside it)."""
-    path = _notebook_file(shell)
+    path = notebook_file(shell)
     if path is None:
         return None
     path = path.resolve()
@@ -49,7 +50,7 @@ def cell_id(shell, root: Path, body: str) -> str | None:
     found = _request_metadata(shell).get("cellId")
     if found:
         return found
-    path = _notebook_file(shell)
+    path = notebook_file(shell)
     if path is None or not path.exists():
         return None
     try:

@@ -8,9 +8,10 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
 from ..core.spec import help_text
+from .identity import notebook_file
 from .stage import StageRunner
 
-_MLOPS_COMMANDS = ("runs", "show", "diff", "experiment")
+_MLOPS_COMMANDS = ("status", "dag", "runs", "show", "diff", "experiment")
 
 
 @magics_class
@@ -28,6 +29,8 @@ class StageMagics(Magics):
     def mlops(self, line: str) -> None:
         """The CLI inside the kernel.
 
+        %mlops status [NOTEBOOK]        each stage: fresh, stale (and why), never run, failed
+        %mlops dag [NOTEBOOK] [--mermaid|--dot]   the pipeline graph
         %mlops runs [runs ls options]   list runs (e.g. %mlops runs -f "metrics.rmse < 0.7")
         %mlops show RUN                 one run in full
         %mlops diff A B [--all]         compare two runs
@@ -50,6 +53,14 @@ class StageMagics(Magics):
             except Exception as e:
                 raise UsageError(str(e)) from None
             print(f"Experiment of the next runs: {args[0]}")
+            return
+        if command in ("status", "dag"):
+            if not args or args[0].startswith("-"):
+                notebook = notebook_file(self.shell)
+                if notebook is None:
+                    raise UsageError(f"%mlops {command}: this kernel does not know its notebook; give it: %mlops {command} NAME.ipynb")
+                args = [str(notebook), *args]
+            self._cli([command, *args])
             return
         self._cli(["runs", "ls" if command == "runs" else command, *args])
 

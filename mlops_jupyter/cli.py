@@ -177,6 +177,28 @@ def dag(ctx: click.Context, notebook: str, fmt: str | None, states: bool) -> Non
     click.echo(render(pipeline, state_of))
 
 
+@main.command("export")
+@click.argument("notebook", type=click.Path(exists=True, dir_okay=False))
+@click.option("--to", "to", type=click.Choice(["dvc", "airflow"]), required=True, help="What to export to.")
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Folder to write to (default: the notebook's).")
+@click.option("--python", help="Interpreter the stages run with (default: this one).")
+@click.option("--retries", type=int, default=0, show_default=True, help="Airflow: retries of every task (a stage's --retries wins).")
+@click.option("--schedule", help="Airflow: the DAG's schedule, e.g. @daily or a cron expression (default: none, manual).")
+def export_command(notebook: str, to: str, output: str | None, python: str | None, retries: int, schedule: str | None) -> None:
+    """Export NOTEBOOK's stages as a reproducible pipeline: scripts plus dvc.yaml or an Airflow DAG."""
+    from .export import export_notebook
+
+    result = export_notebook(notebook, to, output, python=python, retries=retries, schedule=schedule)
+    for note in result.notes:
+        click.secho(f"note: {note}", fg="yellow", err=True)
+    for name in result.written:
+        click.echo(f"wrote {result.folder / name}")
+    if result.unchanged and not result.written:
+        click.echo(f"up to date: {len(result.unchanged)} files in {result.folder}")
+    hint = "dvc repro" if to == "dvc" else "airflow dags test"
+    click.echo(f"run it with: cd {result.folder} && {hint}" + ("" if to == "dvc" else " <dag_id>"))
+
+
 @main.group()
 def runs() -> None:
     """List, show and compare tracked runs."""

@@ -195,8 +195,10 @@ def export_command(notebook: str, to: str, output: str | None, python: str | Non
         click.echo(f"wrote {result.folder / name}")
     if result.unchanged and not result.written:
         click.echo(f"up to date: {len(result.unchanged)} files in {result.folder}")
-    hint = "dvc repro" if to == "dvc" else "airflow dags test"
-    click.echo(f"run it with: cd {result.folder} && {hint}" + ("" if to == "dvc" else " <dag_id>"))
+    from .export.airflow import dag_id
+
+    hint = "dvc repro" if to == "dvc" else f"airflow dags test {dag_id(Path(notebook).name)}"
+    click.echo(f"run it with: cd {result.folder} && {hint}")
 
 
 @main.group()

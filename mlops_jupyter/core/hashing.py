@@ -53,8 +53,9 @@ class FileHasher:
             self._save(fresh)
             return PathHash("file", digest, st.st_size)
         entries, total = [], 0
+        cut = len(str(path)) + 1  # _walk yields paths that start with the folder's
         for file, file_st in _walk(str(path)):
-            entries.append((os.path.relpath(file, path).replace(os.sep, "/"), self._file(file, file_st, known, fresh)))
+            entries.append((file[cut:].replace(os.sep, "/"), self._file(file, file_st, known, fresh)))
             total += file_st.st_size
         entries.sort()
         self._save(fresh)
@@ -64,6 +65,12 @@ class FileHasher:
 
     def hash_file(self, path: str | os.PathLike) -> str:
         return self.hash_path(path).hash
+
+    def remember(self, path: str | os.PathLike, digest: str) -> None:
+        """Record a hash just computed elsewhere (a file written by content), so it is not read again."""
+        path = Path(path).absolute()
+        st = path.stat()
+        self._save([(str(path), st.st_ino, st.st_mtime_ns, st.st_size, digest)])
 
     @staticmethod
     def _file(path: str, st: os.stat_result, known: dict, fresh: list) -> str:

@@ -58,9 +58,9 @@ class ObjectStore:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def put_file(self, source: str | os.PathLike) -> tuple[str, int]:
-        """Store a copy of ``source``; returns (hash, size)."""
-        digest = hash_file(source)
+    def put_file(self, source: str | os.PathLike, digest: str | None = None) -> tuple[str, int]:
+        """Store a copy of ``source`` (whose hash the caller may know already); returns (hash, size)."""
+        digest = digest or hash_file(source)
         self._place(digest, lambda tmp: shutil.copyfile(source, tmp))
         return digest, os.path.getsize(source)
 

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from . import runenv
+from . import runenv, yamlio
 from .errors import MlopsError
 from .spec import ParamRef
 
@@ -34,7 +34,7 @@ def load_file(path: Path) -> dict:
     if not path.exists():
         raise ParamsError(f"{path} does not exist: create it with the params the stage declares")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yamlio.load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ParamsError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(data, dict):

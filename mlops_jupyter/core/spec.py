@@ -7,6 +7,7 @@ The magic, the pipeline graph and the exporters all read stages through
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import shlex
 from dataclasses import dataclass
@@ -61,7 +62,9 @@ class _Parser(argparse.ArgumentParser):
         raise SpecError(f"%%stage: {message}; see %%stage? for the flags")
 
 
+@functools.lru_cache(maxsize=1)
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of the flags (built once: argparse parsers can be reused)."""
     parser = _Parser(
         prog="%%stage",
         description="Make this cell a pipeline stage: fingerprinted, tracked as a run and cached.",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import gc
 import json
 import os
 import shutil
@@ -77,8 +78,7 @@ class StageCache:
             output = json.loads(json.dumps(output, default=str))
             for mime, value in (output.get("data") or {}).items():
                 if isinstance(value, str) and len(value) > _INLINE_LIMIT and not mime.endswith("json"):
-                    digest, _ = self.objects.put_bytes(value.encode())
-                    output["data"][mime] = {"$object": digest}
+                    output["data"][mime] = {"$object": self._put_bytes(value.encode())}
             stored.append(output)
         return stored
 
@@ -86,16 +86,26 @@ class StageCache:
         tmp = self.objects.temp_path()
         fmt = variables.dump(value, str(tmp))
         digest, size = self.objects.put_temp(tmp)
+        self.hasher.remember(self.objects.path(digest), digest)
         return {"format": fmt, "object": digest, "size": size}
 
     def save_out(self, path: Path, hashed: PathHash) -> dict:
         if hashed.kind == "file":
-            self.objects.put_file(path)
+            self._put_file(path, hashed.hash)
             return {"kind": "file", "hash": hashed.hash, "size": hashed.size}
         for relative, digest in hashed.manifest:
             if not self.objects.exists(digest):
-                self.objects.put_file(path / relative)
+                self._put_file(path / relative, digest)
         return {"kind": "dir", "hash": hashed.hash, "size": hashed.size, "files": [list(e) for e in hashed.manifest]}
+
+    def _put_file(self, path: Path, digest: str) -> None:
+        self.objects.put_file(path, digest)
+        self.hasher.remember(self.objects.path(digest), digest)
+
+    def _put_bytes(self, data: bytes) -> str:
+        digest, _ = self.objects.put_bytes(data)
+        self.hasher.remember(self.objects.path(digest), digest)
+        return digest
 
     def save(self, *, fingerprint: str, stage: str, run_id: str, seconds: float, outputs: list[dict],
              variables: dict[str, dict], outs: dict[str, dict]) -> None:
@@ -103,7 +113,7 @@ class StageCache:
             "version": MANIFEST_VERSION, "stage": stage, "run_id": run_id, "seconds": seconds,
             "outputs": self._externalize(outputs), "variables": variables, "outs": outs,
         }
-        digest, _ = self.objects.put_bytes(json.dumps(manifest, sort_keys=True).encode())
+        digest = self._put_bytes(json.dumps(manifest, sort_keys=True).encode())
         self.store.save_stage(fingerprint, stage, run_id, digest, seconds)
 
     # --- reading ----------------------------------------------------------------
@@ -146,12 +156,20 @@ class StageCache:
     def load_variables(self, cached: CachedStage) -> dict[str, Any]:
         """Every variable of the result, all loaded before any is handed out."""
         values = {}
-        for name, saved in cached.variables.items():
-            try:
-                values[name] = variables.load(saved["format"], str(self.objects.path(saved["object"])))
-            except Exception as e:
-                self.store.forget_stage(cached.fingerprint)
-                raise CorruptObject(f"variable {name!r} could not be read back: {e}") from None
+        # Unpickling builds many objects at once: without this, full collections of the
+        # kernel's (often large) heap run in the middle, for nothing.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            for name, saved in cached.variables.items():
+                try:
+                    values[name] = variables.load(saved["format"], str(self.objects.path(saved["object"])))
+                except Exception as e:
+                    self.store.forget_stage(cached.fingerprint)
+                    raise CorruptObject(f"variable {name!r} could not be read back: {e}") from None
+        finally:
+            if collecting:
+                gc.enable()
         return values
 
     def checkout(self, root: Path, path: str, out: dict) -> None:

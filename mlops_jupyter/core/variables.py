@@ -12,6 +12,7 @@ numpy and pandas are imported only when such a value shows up.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import sys
@@ -146,22 +147,26 @@ def _is_frame(value) -> bool:
 
 
 def _write_parquet(value, path: str) -> bool:
-    """Write parquet if the value reads back with the same dtypes and index (else: pickle)."""
-    import pandas as pd
-
+    """Write parquet if a sample reads back with the same dtypes and index type (else: pickle)."""
     frame = value if _is_frame(value) else value.to_frame()
     if not all(isinstance(c, str) for c in frame.columns) or frame.columns.duplicated().any():
         return False
     try:
+        sample = value.head(8)
+        buffer = io.BytesIO()
+        (sample if _is_frame(value) else sample.to_frame()).to_parquet(buffer, engine="pyarrow")
+        buffer.seek(0)
+        back = _read_parquet(buffer, series=not _is_frame(value))
+        same_types = back.dtypes.equals(sample.dtypes) if _is_frame(value) else back.dtype == sample.dtype
+        if not (same_types and type(back.index) is type(sample.index) and back.index.equals(sample.index)):
+            return False
         frame.to_parquet(path, engine="pyarrow")
-        back = _read_parquet(path, series=not _is_frame(value))
+        return True
     except Exception:
         return False
-    same_types = back.dtypes.equals(value.dtypes) if _is_frame(value) else back.dtype == value.dtype
-    return bool(same_types and type(back.index) is type(value.index) and back.index.equals(value.index))
 
 
-def _read_parquet(path: str, *, series: bool):
+def _read_parquet(path, *, series: bool):
     import pandas as pd
 
     frame = pd.read_parquet(path, engine="pyarrow")

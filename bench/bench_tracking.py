@@ -204,7 +204,7 @@ def bench_mj_log_metric(mj, folder: Path, n: int, *, with_step: bool = True) -> 
         mj.flush()
         t2 = perf_counter()
     t3 = perf_counter()
-    on_disk = sqlite_count(root / ".mlops" / "runs.db", "SELECT COUNT(*) FROM metrics WHERE run_id = ?", (run.run_id,))
+    on_disk = sqlite_count(root / ".mlops" / "runs.db", "SELECT COUNT(*) FROM metrics JOIN runs ON runs.num = metrics.run WHERE runs.id = ?", (run.run_id,))
     return {
         "n": n,
         "calls": t1 - t0,

@@ -98,10 +98,15 @@ def m001_initial(db) -> None:
 
 
 def m002_search_indexes(db) -> None:
-    """Indexes that let filters on a metric, param or tag start from the key."""
+    """Indexes that let filters on a metric, param or tag start from the key, and covering
+    indexes that give a page of runs its params, latest metrics and tags without touching
+    the tables."""
     db["latest_metrics"].create_index(["key", "value"])
     db["params"].create_index(["key"])
     db["tags"].create_index(["key", "value"])
+    db["params"].create_index(["run", "key", "value", "type"])
+    db["latest_metrics"].create_index(["run", "key", "value"])
+    db["tags"].create_index(["run", "key", "value"])
     db["lineage"].create_index(["upstream"])
     db["artifacts"].create_index(["kind", "name", "hash"])
 

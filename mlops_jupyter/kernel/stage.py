@@ -21,7 +21,7 @@ from ..core.hashing import DepError, FileHasher, PathHash
 from ..core.models import Artifact, LineageEdge
 from ..core.cellcode import code_hash, to_python
 from ..core.names import analyze
-from ..core.objects import CorruptObject, ObjectStore, hash_bytes
+from ..core.objects import CorruptObject, ObjectStore
 from ..core.report import format_duration
 from ..core.spec import StageSpec, parse_stage_line
 from ..core.stage_cache import StageCache, fingerprint
@@ -183,11 +183,10 @@ class StageRunner:
         spec, store, project = ctx.spec, ctx.store, ctx.project
         for problem in ctx.problems:
             self._note(f"mlops: stage {spec.name!r} runs uncached: {problem}")
-        body_code = ctx.body
         active = tracking.TRACKER.start_run(
             stage=spec.name, project=project,
             notebook=notebook_path(self.shell, project.root), cell_id=cell_id(self.shell, project.root, ctx.body),
-            code=body_code, code_hash=hash_bytes(body_code.encode()), fingerprint=ctx.fingerprint,
+            code=ctx.body, code_hash=code_hash(ctx.body), fingerprint=ctx.fingerprint,
         )
         run_id = active.run_id
         if ctx.flat_params:

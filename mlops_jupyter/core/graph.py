@@ -9,6 +9,7 @@ another stage; a name last written by a plain cell is no edge) and from
 from __future__ import annotations
 
 import graphlib
+import json
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,7 +94,8 @@ def _overlaps(out: str, dep: str) -> bool:
 
 
 def _code_cell(index: int, cell) -> CodeCell:
-    source = cell.source
+    source = cell["source"]
+    source = "".join(source) if isinstance(source, list) else source  # raw .ipynb JSON keeps lines
     spec = None
     parts = split_cell(source)
     if parts is not None:
@@ -118,7 +120,7 @@ def _code_cell(index: int, cell) -> CodeCell:
 
 def build(notebook) -> Pipeline:
     """The pipeline of an nbformat notebook (raises ``GraphError``)."""
-    cells = tuple(_code_cell(i, c) for i, c in enumerate(notebook.cells) if c.cell_type == "code")
+    cells = tuple(_code_cell(i, c) for i, c in enumerate(notebook["cells"]) if c["cell_type"] == "code")
     stages = [c for c in cells if c.spec]
     warnings = []
     for cell in cells:
@@ -176,10 +178,13 @@ def build(notebook) -> Pipeline:
 
 
 def load(path: str | Path) -> Pipeline:
-    import nbformat
-
+    """The pipeline of a notebook file (read as JSON: nbformat's import costs more than the rest)."""
     try:
-        notebook = nbformat.read(str(path), as_version=4)
+        notebook = json.loads(Path(path).read_text(encoding="utf-8"))
+        if "cells" not in notebook:  # nbformat 3 and older: let nbformat convert it
+            import nbformat
+
+            notebook = nbformat.read(str(path), as_version=4)
     except (OSError, ValueError) as e:
         raise GraphError(f"cannot read notebook {path}: {e}") from None
     return build(notebook)

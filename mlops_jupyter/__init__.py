@@ -25,6 +25,11 @@ _TRACKING_API = (
 __all__ = ["__version__", "params", "load_ipython_extension", *_TRACKING_API]
 
 
+def _jupyter_server_extension_points():
+    """The server extension (``jupyter server extension list``)."""
+    return [{"module": "mlops_jupyter.server"}]
+
+
 def load_ipython_extension(ipython) -> None:
     """``%load_ext mlops_jupyter``: registers ``%%stage`` and ``%mlops``."""
     from .kernel.magics import load_ipython_extension as load

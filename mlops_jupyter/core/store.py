@@ -585,3 +585,46 @@ class RunStore:
             [path, digest],
         )
         return rows[0][0] if rows else None
+
+    # --- what the sidebar asks for ----------------------------------------------
+
+    def stages(self) -> list[str]:
+        return [s for (s,) in self._query("SELECT DISTINCT stage FROM runs WHERE stage IS NOT NULL ORDER BY stage")]
+
+    def keys(self, table: str) -> list[str]:
+        """Every param or metric key in the store (``table``: params or latest_metrics)."""
+        if table not in ("params", "latest_metrics"):
+            raise ValueError(table)
+        return [k for (k,) in self._query(f"SELECT DISTINCT key FROM {table} ORDER BY key")]
+
+    def histories(self, run_ids: Sequence[str], keys: Sequence[str] | None = None) -> dict[str, dict[str, list]]:
+        """{run id: {key: [[step, value, timestamp], ...]}} for several runs at once."""
+        result: dict[str, dict[str, list]] = {}
+        nan = float("nan")
+        for run_id in run_ids:
+            sql = "SELECT key, step, value, timestamp FROM metrics WHERE run = ?"
+            params: list[Any] = [self._num(run_id)]
+            if keys:
+                sql += f" AND key IN ({','.join('?' * len(keys))})"
+                params += list(keys)
+            series: dict[str, list] = {}
+            for key, step, value, ts in self._query(sql + " ORDER BY key, step, timestamp", params):
+                series.setdefault(key, []).append([step, nan if value is None else value, ts])
+            result[run_id] = series
+        return result
+
+    def artifact(self, run_id: str, name: str) -> Artifact:
+        rows = self._query(
+            "SELECT name, kind, hash, size, mime FROM artifacts WHERE run = ? AND name = ?", [self._num(run_id), name]
+        )
+        if not rows:
+            raise RunNotFound(f"run {run_id[:8]} has no artifact {name!r}")
+        return Artifact(*rows[0])
+
+    def version(self) -> str:
+        """Changes whenever a run is created, ends or changes status: cheap to poll."""
+        count, last, ended, running = self._query(
+            "SELECT COUNT(*), COALESCE(MAX(num), 0), COALESCE(SUM(end_time), 0),"
+            " COALESCE(SUM(status = 'running'), 0) FROM runs"
+        )[0]
+        return f"{count}.{last}.{ended}.{running}"

@@ -129,7 +129,9 @@ async def test_state_changes_when_a_run_ends(jp_fetch, project):
         started = (await get(jp_fetch, "state"))["version"]
         store.end_run(run.id, "finished")
     ended = (await get(jp_fetch, "state"))["version"]
-    assert len({before, started, ended}) == 3
+    (proj.root / "params.yaml").write_text("train:\n  n_est: 1\n")
+    edited = (await get(jp_fetch, "state"))["version"]
+    assert len({before, started, ended, edited}) == 4
 
 
 async def test_empty_project_answers_empty(jp_fetch, jp_root_dir):

@@ -223,8 +223,9 @@ class StateHandler(BaseHandler):
         path = self.path_argument()
         store = self.projects.store(path)
         project = self.projects.project(path)
-        lock = project.lock_path.stat().st_mtime_ns if project.lock_path.exists() else 0
-        self.finish({"version": f"{store.version() if store else 'empty'}.{lock}"})
+        # Stage states also move with mlops.lock and params.yaml.
+        files = [p.stat().st_mtime_ns if p.exists() else 0 for p in (project.lock_path, project.params_path)]
+        self.finish({"version": ".".join(map(str, [store.version() if store else "empty", *files]))})
 
 
 def _json_series(series: dict[str, list]) -> dict[str, list]:

@@ -1,0 +1,271 @@
+/**
+ * Typed client for the mlops-jupyter server extension (`/mlops-jupyter/...`).
+ *
+ * One function per endpoint; every request goes through
+ * `ServerConnection.makeRequest`, so the usual token / xsrf handling applies.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+export const API_NAMESPACE = 'mlops-jupyter';
+
+export type RunStatus = 'running' | 'finished' | 'failed' | 'killed';
+export type MetricValue = number | 'NaN' | 'Infinity' | '-Infinity';
+export type ParamValue =
+  | string
+  | number
+  | boolean
+  | null
+  | ParamValue[]
+  | { [key: string]: ParamValue };
+
+export interface Run {
+  run_id: string;
+  experiment: string;
+  stage: string | null;
+  status: RunStatus;
+  start_time: string;
+  end_time: string | null;
+  duration: number | null;
+  notebook: string | null;
+  cell_id: string | null;
+  fingerprint: string | null;
+  params: Record<string, ParamValue>;
+  metrics: Record<string, MetricValue>;
+  tags: Record<string, string>;
+}
+
+export interface RunsQuery {
+  path?: string;
+  experiment?: string;
+  stage?: string;
+  status?: string;
+  filter?: string;
+  sort?: string;
+  limit?: number;
+  offset?: number;
+}
+
+export interface RunsPage {
+  total: number;
+  offset: number;
+  limit: number;
+  experiments: string[];
+  stages: string[];
+  columns: { params: string[]; metrics: string[] };
+  runs: Run[];
+}
+
+/** `[step, value, timestamp_ms]` */
+export type HistoryPoint = [number, MetricValue, number];
+
+export interface Environment {
+  python: string | null;
+  platform: string | null;
+  packages: Record<string, string>;
+  git_commit: string | null;
+  git_dirty: boolean | null;
+  host: string | null;
+  pid: number | null;
+}
+
+export type ArtifactKind = 'out' | 'figure' | 'variable' | 'file';
+
+export interface Artifact {
+  name: string;
+  kind: ArtifactKind;
+  hash: string | null;
+  size: number | null;
+  mime: string | null;
+}
+
+export interface LineageEdge {
+  upstream_run_id: string;
+  via: string;
+  kind: string;
+}
+
+export interface RunDetail extends Run {
+  metric_steps: Record<string, number>;
+  code: string | null;
+  environment: Environment | null;
+  artifacts: Artifact[];
+  lineage: LineageEdge[];
+  histories: Record<string, HistoryPoint[]>;
+}
+
+export interface MetricsResponse {
+  histories: Record<string, Record<string, HistoryPoint[]>>;
+}
+
+export type StageState = 'fresh' | 'stale' | 'never run' | 'failed' | 'running';
+
+export interface PipelineStage {
+  name: string;
+  state: StageState;
+  reasons: string[];
+  last_run: string | null;
+  cell_index: number;
+  cell_id: string | null;
+}
+
+export interface PipelineEdge {
+  upstream: string;
+  downstream: string;
+  kind: 'variable' | 'file' | 'after';
+  label: string;
+}
+
+export interface Pipeline {
+  notebook: string;
+  stages: PipelineStage[];
+  edges: PipelineEdge[];
+  warnings: string[];
+}
+
+export interface StateResponse {
+  version: string;
+}
+
+/** An error answered by the server (`{"message": ...}`) or the network. */
+export class APIError extends Error {
+  constructor(
+    message: string,
+    readonly status: number
+  ) {
+    super(message);
+    this.name = 'APIError';
+  }
+}
+
+type Query = Record<string, string | number | undefined | null>;
+
+function queryString(query?: Query): string {
+  if (!query) {
+    return '';
+  }
+  const parts: string[] = [];
+  for (const [key, value] of Object.entries(query)) {
+    if (value === undefined || value === null || value === '') {
+      continue;
+    }
+    parts.push(`${encodeURIComponent(key)}=${encodeURIComponent(String(value))}`);
+  }
+  return parts.length ? `?${parts.join('&')}` : '';
+}
+
+/** Encodes each segment of a relative endpoint path. */
+function endpoint(...segments: string[]): string {
+  return segments.map(encodeURIComponent).join('/');
+}
+
+async function send(
+  endPoint: string,
+  init: RequestInit = {},
+  query?: Query
+): Promise<Response> {
+  const settings = ServerConnection.makeSettings();
+  const url = URLExt.join(settings.baseUrl, API_NAMESPACE, endPoint) + queryString(query);
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    throw new APIError(`Cannot reach the server: ${String(error)}`, 0);
+  }
+  if (!response.ok) {
+    let message = `${response.status} ${response.statusText}`;
+    try {
+      const text = await response.text();
+      try {
+        const data = JSON.parse(text);
+        if (data && typeof data.message === 'string' && data.message) {
+          message = data.message;
+        }
+      } catch {
+        if (text && text.length < 500 && !text.trimStart().startsWith('<')) {
+          message = text;
+        }
+      }
+    } catch {
+      /* keep the status line */
+    }
+    throw new APIError(message, response.status);
+  }
+  return response;
+}
+
+/** GET/POST a JSON endpoint under `/mlops-jupyter/`. */
+export async function requestAPI<T>(
+  endPoint: string,
+  init: RequestInit = {},
+  query?: Query
+): Promise<T> {
+  const response = await send(endPoint, init, query);
+  return (await response.json()) as T;
+}
+
+export function listRuns(query: RunsQuery): Promise<RunsPage> {
+  return requestAPI<RunsPage>('runs', {}, { ...query });
+}
+
+export function getRun(runId: string, path?: string): Promise<RunDetail> {
+  return requestAPI<RunDetail>(endpoint('runs', runId), {}, { path });
+}
+
+export function getMetrics(
+  runIds: string[],
+  options: { path?: string; keys?: string[] } = {}
+): Promise<MetricsResponse> {
+  return requestAPI<MetricsResponse>(
+    'metrics',
+    {},
+    {
+      path: options.path,
+      runs: runIds.join(','),
+      keys: options.keys && options.keys.length ? options.keys.join(',') : undefined
+    }
+  );
+}
+
+/** The raw bytes of one artifact. */
+export async function getArtifact(runId: string, name: string, path?: string): Promise<Blob> {
+  const response = await send(endpoint('artifacts', runId, ...name.split('/')), {}, { path });
+  return response.blob();
+}
+
+export function getPipeline(path: string): Promise<Pipeline> {
+  return requestAPI<Pipeline>('pipeline', {}, { path });
+}
+
+/** The pipeline of a notebook's current (possibly unsaved) content. */
+export function postPipeline(path: string, content: unknown): Promise<Pipeline> {
+  return requestAPI<Pipeline>('pipeline', {
+    method: 'POST',
+    body: JSON.stringify({ path, content })
+  });
+}
+
+export function getState(path?: string): Promise<StateResponse> {
+  return requestAPI<StateResponse>('state', {}, { path });
+}
+
+/** A metric value as a JS number (`"NaN"`, `"Infinity"` decoded). */
+export function metricNumber(value: MetricValue | undefined | null): number | null {
+  if (value === undefined || value === null) {
+    return null;
+  }
+  if (typeof value === 'number') {
+    return value;
+  }
+  if (value === 'NaN') {
+    return NaN;
+  }
+  if (value === 'Infinity') {
+    return Infinity;
+  }
+  if (value === '-Infinity') {
+    return -Infinity;
+  }
+  const n = Number(value);
+  return Number.isNaN(n) ? null : n;
+}

@@ -1,0 +1,558 @@
+/**
+ * The Runs tab: filters, a virtualized sortable table of the project's runs
+ * (rows fetched page by page as they scroll into view), selection and Compare.
+ */
+import React, { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+
+import { Run } from './api';
+import {
+  classToken,
+  formatDuration,
+  formatFullTime,
+  formatMetric,
+  formatParam,
+  formatTime,
+  runDuration,
+  shortId
+} from './format';
+import { MlopsModel, useSignal } from './model';
+import { IRunsQuery, RunsLoader } from './runsLoader';
+
+export const ROW_HEIGHT = 26;
+const OVERSCAN = 12;
+const CHECK_WIDTH = 30;
+
+interface IColumn {
+  key: string;
+  label: string;
+  width: number;
+  group: 'run' | 'params' | 'metrics';
+  sortField: string;
+  /** Right-aligned numbers. */
+  numeric?: boolean;
+  render(run: Run, now: number): React.ReactNode;
+  text(run: Run, now: number): string;
+}
+
+interface ISort {
+  field: string;
+  desc: boolean;
+}
+
+export function sortParam(sort: ISort): string {
+  const field = sort.field.includes(' ') ? quoteField(sort.field) : sort.field;
+  return `${field} ${sort.desc ? 'DESC' : 'ASC'}`;
+}
+
+/** `params.a b` → params.`a b` (the filter language's quoting of odd keys). */
+function quoteField(field: string): string {
+  const dot = field.indexOf('.');
+  if (dot < 0) {
+    return field;
+  }
+  return `${field.slice(0, dot)}.\`${field.slice(dot + 1).replace(/`/g, '``')}\``;
+}
+
+export function StatusBadge(props: { status: string; compact?: boolean }): JSX.Element {
+  const token = classToken(props.status);
+  return (
+    <span
+      className={`mlops-status mlops-status-${token}`}
+      data-testid="mlops-status"
+      data-status={props.status}
+      title={props.status}
+    >
+      <span className="mlops-status-dot" />
+      {!props.compact && <span className="mlops-status-label">{props.status}</span>}
+    </span>
+  );
+}
+
+function baseColumns(showExperiment: boolean): IColumn[] {
+  const columns: IColumn[] = [
+    {
+      key: 'status',
+      label: 'Status',
+      width: 86,
+      group: 'run',
+      sortField: 'status',
+      render: run => <StatusBadge status={run.status} />,
+      text: run => run.status
+    },
+    {
+      key: 'run_id',
+      label: 'Run',
+      width: 80,
+      group: 'run',
+      sortField: 'run_id',
+      render: run => <span className="mlops-mono">{shortId(run.run_id)}</span>,
+      text: run => run.run_id
+    }
+  ];
+  if (showExperiment) {
+    columns.push({
+      key: 'experiment',
+      label: 'Experiment',
+      width: 110,
+      group: 'run',
+      sortField: 'experiment',
+      render: run => run.experiment,
+      text: run => run.experiment
+    });
+  }
+  columns.push(
+    {
+      key: 'stage',
+      label: 'Stage',
+      width: 100,
+      group: 'run',
+      sortField: 'stage',
+      render: run => run.stage ?? <span className="mlops-muted">—</span>,
+      text: run => run.stage ?? ''
+    },
+    {
+      key: 'start_time',
+      label: 'Start',
+      width: 104,
+      group: 'run',
+      sortField: 'start_time',
+      render: (run, now) => formatTime(run.start_time, now),
+      text: run => formatFullTime(run.start_time)
+    },
+    {
+      key: 'duration',
+      label: 'Duration',
+      width: 74,
+      group: 'run',
+      sortField: 'duration',
+      numeric: true,
+      render: run => formatDuration(runDuration(run)),
+      text: run => formatDuration(runDuration(run))
+    }
+  );
+  return columns;
+}
+
+function paramColumn(key: string): IColumn {
+  return {
+    key: `params.${key}`,
+    label: key,
+    width: 92,
+    group: 'params',
+    sortField: `params.${key}`,
+    render: run => formatParam(run.params[key]),
+    text: run => formatParam(run.params[key])
+  };
+}
+
+function metricColumn(key: string): IColumn {
+  return {
+    key: `metrics.${key}`,
+    label: key,
+    width: 92,
+    group: 'metrics',
+    sortField: `metrics.${key}`,
+    numeric: true,
+    render: run => formatMetric(run.metrics[key]),
+    text: run => formatMetric(run.metrics[key])
+  };
+}
+
+/** Keys whose value is not the same in every run (a missing value differs). */
+function differingKeys(
+  runs: Run[],
+  keys: string[],
+  get: (run: Run) => Record<string, unknown>
+): Set<string> {
+  const differ = new Set<string>();
+  if (runs.length < 2) {
+    return differ;
+  }
+  for (const key of keys) {
+    const first = JSON.stringify(get(runs[0])[key]);
+    for (let i = 1; i < runs.length; i++) {
+      if (JSON.stringify(get(runs[i])[key]) !== first) {
+        differ.add(key);
+        break;
+      }
+    }
+  }
+  return differ;
+}
+
+export interface IRunsTableProps {
+  model: MlopsModel;
+}
+
+export function RunsTable({ model }: IRunsTableProps): JSX.Element {
+  useSignal(model.pathChanged);
+  const path = model.path;
+
+  const [, setTick] = useState(0);
+  const loader = useMemo(() => new RunsLoader(() => setTick(t => t + 1)), []);
+
+  const [experiment, setExperiment] = useState('');
+  const [stage, setStage] = useState('');
+  const [status, setStatus] = useState('');
+  const [filterText, setFilterText] = useState('');
+  const [filter, setFilter] = useState('');
+  const [sort, setSort] = useState<ISort>({ field: 'start_time', desc: true });
+  const [onlyDiffering, setOnlyDiffering] = useState(false);
+  const [selected, setSelected] = useState<string[]>([]);
+  const [now, setNow] = useState(Date.now());
+
+  // A different project: its experiments and stages are not ours.
+  const lastPath = useRef(path);
+  useEffect(() => {
+    if (lastPath.current !== path) {
+      lastPath.current = path;
+      setExperiment('');
+      setStage('');
+      setSelected([]);
+    }
+  }, [path]);
+
+  const query: IRunsQuery = { path, experiment, stage, status, filter, sort: sortParam(sort) };
+  useEffect(() => {
+    loader.setQuery(query);
+  }, [JSON.stringify(query)]);
+
+  // Live: refetch the rows on screen whenever the store changes.
+  useEffect(() => {
+    const slot = () => {
+      loader.refresh();
+      setNow(Date.now());
+    };
+    model.versionChanged.connect(slot);
+    return () => {
+      model.versionChanged.disconnect(slot);
+    };
+  }, [model, loader]);
+
+  // Relative times ("3 min ago") and running durations keep moving.
+  useEffect(() => {
+    const timer = window.setInterval(() => setNow(Date.now()), 15000);
+    return () => window.clearInterval(timer);
+  }, []);
+
+  // --- the virtual viewport ---
+  const [scroller, setScroller] = useState<HTMLDivElement | null>(null);
+  const [viewport, setViewport] = useState({ top: 0, height: 600 });
+  useLayoutEffect(() => {
+    if (!scroller) {
+      return;
+    }
+    const measure = () => setViewport({ top: scroller.scrollTop, height: scroller.clientHeight });
+    measure();
+    const observer = new ResizeObserver(measure);
+    observer.observe(scroller);
+    return () => observer.disconnect();
+  }, [scroller]);
+  useEffect(() => {
+    if (scroller) {
+      scroller.scrollTop = 0;
+    }
+    setViewport(v => ({ ...v, top: 0 }));
+  }, [loader.queryGeneration]);
+  const onScroll = useCallback((event: React.UIEvent<HTMLDivElement>) => {
+    const node = event.currentTarget;
+    setViewport({ top: node.scrollTop, height: node.clientHeight });
+  }, []);
+
+  const total = loader.total ?? 0;
+  const firstRow = Math.max(0, Math.floor(viewport.top / ROW_HEIGHT) - OVERSCAN);
+  const lastRow = Math.min(total - 1, Math.ceil((viewport.top + viewport.height) / ROW_HEIGHT) + OVERSCAN);
+  useEffect(() => {
+    loader.ensureRange(firstRow, Math.max(firstRow, lastRow));
+  }, [firstRow, lastRow, total, loader.queryGeneration]);
+
+  // --- columns ---
+  const meta = loader.meta;
+  const loaded = loader.loadedRuns();
+  const paramKeys = meta?.columns.params ?? [];
+  const metricKeys = meta?.columns.metrics ?? [];
+  let shownParams = paramKeys;
+  let shownMetrics = metricKeys;
+  if (onlyDiffering) {
+    const dp = differingKeys(loaded, paramKeys, r => r.params);
+    const dm = differingKeys(loaded, metricKeys, r => r.metrics);
+    shownParams = paramKeys.filter(k => dp.has(k));
+    shownMetrics = metricKeys.filter(k => dm.has(k));
+  }
+  const hiddenCount = paramKeys.length + metricKeys.length - shownParams.length - shownMetrics.length;
+  const columns = [
+    ...baseColumns((meta?.experiments.length ?? 0) > 1),
+    ...shownParams.map(paramColumn),
+    ...shownMetrics.map(metricColumn)
+  ];
+  const tableWidth = CHECK_WIDTH + columns.reduce((sum, c) => sum + c.width, 0);
+  const groupWidth = (group: IColumn['group']) =>
+    columns.filter(c => c.group === group).reduce((sum, c) => sum + c.width, 0);
+
+  const onHeaderClick = (column: IColumn) => {
+    setSort(current =>
+      current.field === column.sortField
+        ? { field: current.field, desc: !current.desc }
+        : { field: column.sortField, desc: column.sortField === 'start_time' }
+    );
+  };
+
+  const toggleSelected = (runId: string) => {
+    setSelected(current =>
+      current.includes(runId) ? current.filter(id => id !== runId) : [...current, runId]
+    );
+  };
+
+  const filtersActive = Boolean(experiment || stage || status || filter);
+  const applyFilter = () => setFilter(filterText.trim());
+
+  // --- rows on screen ---
+  const rows: JSX.Element[] = [];
+  if (total > 0) {
+    for (let index = firstRow; index <= lastRow; index++) {
+      const run = loader.row(index);
+      const top = index * ROW_HEIGHT;
+      if (!run) {
+        rows.push(
+          <div
+            key={`placeholder-${index}`}
+            className="mlops-row mlops-row-placeholder"
+            style={{ top, width: tableWidth }}
+          >
+            <div className="mlops-placeholder-bar" />
+          </div>
+        );
+        continue;
+      }
+      const isSelected = selected.includes(run.run_id);
+      rows.push(
+        <div
+          key={run.run_id}
+          role="row"
+          className={`mlops-row${isSelected ? ' mlops-row-selected' : ''}`}
+          style={{ top, width: tableWidth }}
+          data-testid="mlops-run-row"
+          data-run-id={run.run_id}
+          data-index={index}
+          onClick={() => model.actions.openRun(run.run_id, path)}
+          title={`Open run ${run.run_id}`}
+        >
+          <div className="mlops-cell mlops-cell-check" style={{ width: CHECK_WIDTH }}>
+            <input
+              type="checkbox"
+              data-testid="mlops-run-checkbox"
+              aria-label={`Select run ${run.run_id}`}
+              checked={isSelected}
+              onClick={event => event.stopPropagation()}
+              onChange={() => toggleSelected(run.run_id)}
+            />
+          </div>
+          {columns.map(column => (
+            <div
+              key={column.key}
+              className={`mlops-cell mlops-cell-${column.group}${column.numeric ? ' mlops-num' : ''}`}
+              style={{ width: column.width }}
+              title={column.text(run, now)}
+              data-column={column.key}
+            >
+              {column.render(run, now)}
+            </div>
+          ))}
+        </div>
+      );
+    }
+  }
+
+  const experiments = meta?.experiments ?? [];
+  const stages = meta?.stages ?? [];
+  const isEmptyProject = loader.total === 0 && !filtersActive && !loader.error && !loader.filterError;
+
+  return (
+    <div className="mlops-runs" data-testid="mlops-runs">
+      <div className="mlops-runs-filters">
+        <div className="mlops-filter-row">
+          <select
+            className="mlops-select"
+            data-testid="mlops-experiment-select"
+            aria-label="Experiment"
+            value={experiment}
+            onChange={e => setExperiment(e.target.value)}
+          >
+            <option value="">All experiments</option>
+            {experiments.map(name => (
+              <option key={name} value={name}>
+                {name}
+              </option>
+            ))}
+            {experiment && !experiments.includes(experiment) && (
+              <option value={experiment}>{experiment}</option>
+            )}
+          </select>
+          <select
+            className="mlops-select"
+            data-testid="mlops-stage-select"
+            aria-label="Stage"
+            value={stage}
+            onChange={e => setStage(e.target.value)}
+          >
+            <option value="">All stages</option>
+            {stages.map(name => (
+              <option key={name} value={name}>
+                {name}
+              </option>
+            ))}
+            {stage && !stages.includes(stage) && <option value={stage}>{stage}</option>}
+          </select>
+          <select
+            className="mlops-select mlops-select-narrow"
+            data-testid="mlops-status-select"
+            aria-label="Status"
+            value={status}
+            onChange={e => setStatus(e.target.value)}
+          >
+            <option value="">Any status</option>
+            <option value="running">running</option>
+            <option value="finished">finished</option>
+            <option value="failed">failed</option>
+            <option value="killed">killed</option>
+          </select>
+        </div>
+        <div className="mlops-filter-row">
+          <input
+            className={`mlops-filter-input${loader.filterError ? ' mlops-input-error' : ''}`}
+            data-testid="mlops-filter-input"
+            type="search"
+            spellCheck={false}
+            placeholder="metrics.rmse < 0.7 and params.n_est = 100"
+            title={
+              'Filter (Enter applies): metrics.KEY, params.KEY, tags.KEY, status, stage, ' +
+              'experiment, start_time, duration; = != < <= > >=, like, in (...), is null, and/or/not'
+            }
+            value={filterText}
+            onChange={e => setFilterText(e.target.value)}
+            onKeyDown={e => {
+              if (e.key === 'Enter') {
+                applyFilter();
+              } else if (e.key === 'Escape') {
+                setFilterText('');
+                setFilter('');
+              }
+            }}
+          />
+        </div>
+        {loader.filterError && (
+          <div className="mlops-filter-error" data-testid="mlops-filter-error" role="alert">
+            {loader.filterError}
+          </div>
+        )}
+        <div className="mlops-filter-row mlops-runs-toolbar">
+          <span className="mlops-count" data-testid="mlops-run-count">
+            {loader.total === null ? 'Loading…' : `${total.toLocaleString()} run${total === 1 ? '' : 's'}`}
+          </span>
+          <label
+            className="mlops-toggle"
+            title="Hide params and metrics columns whose value is the same in every loaded run"
+          >
+            <input
+              type="checkbox"
+              data-testid="mlops-only-differ"
+              checked={onlyDiffering}
+              onChange={e => setOnlyDiffering(e.target.checked)}
+            />
+            Only columns that differ
+            {onlyDiffering && hiddenCount > 0 && <span className="mlops-muted"> ({hiddenCount} hidden)</span>}
+          </label>
+          <span className="mlops-spacer" />
+          {selected.length > 0 && (
+            <button
+              className="mlops-button mlops-button-quiet"
+              data-testid="mlops-clear-selection"
+              onClick={() => setSelected([])}
+              title="Clear the selection"
+            >
+              Clear
+            </button>
+          )}
+          <button
+            className="mlops-button mlops-button-primary"
+            data-testid="mlops-compare-button"
+            disabled={selected.length < 2}
+            title={selected.length < 2 ? 'Select two or more runs to compare' : 'Compare the selected runs'}
+            onClick={() => model.actions.compare(selected, path)}
+          >
+            Compare{selected.length > 0 ? ` (${selected.length})` : ''}
+          </button>
+        </div>
+      </div>
+      {loader.error && (
+        <div className="mlops-error" data-testid="mlops-runs-error" role="alert">
+          {loader.error}
+        </div>
+      )}
+      {isEmptyProject ? (
+        <div className="mlops-empty" data-testid="mlops-runs-empty">
+          <div className="mlops-empty-title">No runs yet — add %%stage to a cell</div>
+          <div className="mlops-empty-hint">
+            Run a cell that starts with <code>%%stage NAME</code> (after <code>%load_ext mlops_jupyter</code>)
+            and its run shows up here.
+          </div>
+        </div>
+      ) : (
+        <div
+          className="mlops-table-scroll"
+          ref={setScroller}
+          onScroll={onScroll}
+          data-testid="mlops-runs-table"
+          role="table"
+          aria-rowcount={total}
+        >
+          <div className="mlops-table-header" style={{ width: tableWidth }} role="rowgroup">
+            <div className="mlops-header-groups">
+              <div className="mlops-hgroup" style={{ width: CHECK_WIDTH + groupWidth('run') }} />
+              {shownParams.length > 0 && (
+                <div className="mlops-hgroup mlops-hgroup-params" style={{ width: groupWidth('params') }}>
+                  Params
+                </div>
+              )}
+              {shownMetrics.length > 0 && (
+                <div className="mlops-hgroup mlops-hgroup-metrics" style={{ width: groupWidth('metrics') }}>
+                  Metrics
+                </div>
+              )}
+            </div>
+            <div className="mlops-header-row" role="row">
+              <div className="mlops-hcell mlops-cell-check" style={{ width: CHECK_WIDTH }} />
+              {columns.map(column => {
+                const active = sort.field === column.sortField;
+                return (
+                  <div
+                    key={column.key}
+                    role="columnheader"
+                    className={`mlops-hcell mlops-cell-${column.group}${column.numeric ? ' mlops-num' : ''}${active ? ' mlops-sorted' : ''}`}
+                    style={{ width: column.width }}
+                    data-testid="mlops-col-header"
+                    data-field={column.sortField}
+                    aria-sort={active ? (sort.desc ? 'descending' : 'ascending') : 'none'}
+                    title={`${column.group === 'run' ? column.label : column.key} — click to sort`}
+                    onClick={() => onHeaderClick(column)}
+                  >
+                    <span className="mlops-hlabel">{column.label}</span>
+                    {active && <span className="mlops-sort-arrow">{sort.desc ? '▼' : '▲'}</span>}
+                  </div>
+                );
+              })}
+            </div>
+          </div>
+          <div className="mlops-table-body" style={{ height: total * ROW_HEIGHT, width: tableWidth }}>
+            {rows}
+          </div>
+          {loader.total === 0 && filtersActive && !loader.error && (
+            <div className="mlops-empty mlops-empty-inline" data-testid="mlops-runs-nomatch">
+              No runs match these filters.
+            </div>
+          )}
+        </div>
+      )}
+    </div>
+  );
+}

@@ -96,7 +96,8 @@ export function MetricChart(props: IMetricChartProps): JSX.Element {
     const grid = themeVar('--jp-border-color2', '#e0e0e0');
     const fontFamily = themeVar('--jp-ui-font-family', 'sans-serif');
     const axisFont = `11px ${fontFamily}`;
-    const axis = (label?: string): uPlot.Axis => ({
+    const axis = (label?: string, integers = false): uPlot.Axis => ({
+      ...(integers ? { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 100000, 1000000] } : {}),
       stroke: font,
       font: axisFont,
       labelFont: axisFont,
@@ -123,7 +124,7 @@ export function MetricChart(props: IMetricChartProps): JSX.Element {
           value: (_u: uPlot, v: number | null) => (v === null ? '—' : formatNumber(v))
         }))
       ],
-      axes: [axis('step'), axis()]
+      axes: [axis('step', true), axis()]
     };
     plot.current?.destroy();
     plot.current = new uPlot(options, data, node);

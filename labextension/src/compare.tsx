@@ -169,7 +169,9 @@ export function CompareView(props: { runIds: string[]; path: string; model: Mlop
   }
 
   const rows = buildRows(runs);
-  const shown = rows.filter(row => !onlyDiffering || new Set(row.values).size > 1);
+  const shown = rows.filter(
+    row => !onlyDiffering || (row.key !== 'start_time' && new Set(row.values).size > 1)
+  );
   const groups = [...new Set(shown.map(r => r.group))];
 
   // Metric keys with a history (more than one step in some run) get a line chart.
@@ -236,7 +238,7 @@ export function CompareView(props: { runIds: string[]; path: string; model: Mlop
                 {shown
                   .filter(r => r.group === group)
                   .map(row => {
-                    const differs = new Set(row.values).size > 1;
+                    const differs = row.key !== 'start_time' && new Set(row.values).size > 1;
                     return (
                       <tr
                         key={row.key}

@@ -11,7 +11,7 @@ import { Widget } from '@lumino/widgets';
 import { createCompare } from './compare';
 import { mlopsIcon } from './icons';
 import { IMlopsActions, MlopsModel } from './model';
-import { revealStageCell } from './pipeline';
+import { createPipelineWidget, revealStageCell } from './pipeline';
 import { createRunDetail } from './runDetail';
 import { MlopsSidebar } from './sidebar';
 
@@ -21,6 +21,7 @@ namespace CommandIDs {
   export const openRun = 'mlops-jupyter:open-run';
   export const compare = 'mlops-jupyter:compare';
   export const showSidebar = 'mlops-jupyter:show-sidebar';
+  export const openPipeline = 'mlops-jupyter:open-pipeline';
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {
@@ -38,10 +39,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const { shell, commands } = app;
     const openWidgets = new Map<string, MainAreaWidget>();
 
+    // The first view opens beside the notebook; the next ones as tabs next to it.
     const show = (widget: MainAreaWidget) => {
+      const sibling = [...openWidgets.values()].pop();
       openWidgets.set(widget.id, widget);
       widget.disposed.connect(() => openWidgets.delete(widget.id));
-      shell.add(widget, 'main', { mode: 'split-right' });
+      if (sibling && sibling.isAttached) {
+        shell.add(widget, 'main', { ref: sibling.id, mode: 'tab-after' });
+      } else {
+        shell.add(widget, 'main', { mode: 'split-right' });
+      }
       shell.activateById(widget.id);
     };
 
@@ -123,7 +130,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     followNotebook();
 
-    const sidebar = new MlopsSidebar({ model, tracker, activateNotebook });
+    const sidebar = new MlopsSidebar({
+      model,
+      tracker,
+      activateNotebook,
+      openPipeline: () => void commands.execute(CommandIDs.openPipeline)
+    });
     sidebarRef.current = sidebar;
     sidebar.title.icon = mlopsIcon;
     sidebar.title.caption = 'MLOps';
@@ -172,6 +184,23 @@ const plugin: JupyterFrontEndPlugin<void> = {
         return widget;
       }
     });
+
+    commands.addCommand(CommandIDs.openPipeline, {
+      label: 'Open MLOps Pipeline',
+      caption: 'The pipeline of the active notebook in the main area',
+      icon: mlopsIcon,
+      execute: () => {
+        const existing = openWidgets.get('mlops-pipeline-main');
+        if (existing) {
+          shell.activateById(existing.id);
+          return existing;
+        }
+        const widget = createPipelineWidget({ model, tracker, activate: activateNotebook });
+        show(widget);
+        return widget;
+      }
+    });
+    palette?.addItem({ command: CommandIDs.openPipeline, category: 'MLOps' });
 
     commands.addCommand(CommandIDs.showSidebar, {
       label: 'Show MLOps Sidebar',

@@ -4,21 +4,26 @@
  * (unsaved content is POSTed), as cells run and as runs land in the store.
  */
 import dagre from '@dagrejs/dagre';
+import { MainAreaWidget } from '@jupyterlab/apputils';
 import { INotebookTracker, Notebook, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
+import { ReactWidget } from '@jupyterlab/ui-components';
 import React, { useEffect, useMemo, useRef, useState } from 'react';
 
 import { Pipeline, PipelineEdge, PipelineStage, postPipeline } from './api';
 import { classToken, shortId } from './format';
+import { mlopsIcon } from './icons';
 import { MlopsModel } from './model';
 
 /** Debounce of edits before the pipeline is asked for again (ms). */
 export const EDIT_DEBOUNCE = 500;
 
 const NODE_HEIGHT = 42;
-const LABEL_MAX = 28;
+const LABEL_MAX = 22;
 const CHAR_WIDTH = 7.2;
 const LABEL_CHAR_WIDTH = 6.2;
-const MIN_SCALE = 0.6;
+const MIN_SCALE = 0.7;
+/** Below this scale, a left-to-right graph is drawn top to bottom instead. */
+const FIT_SCALE = 0.8;
 
 let instanceCount = 0;
 
@@ -44,6 +49,7 @@ interface ILaidEdge {
 }
 
 interface ILayout {
+  rankdir: 'LR' | 'TB';
   width: number;
   height: number;
   nodes: ILaidNode[];
@@ -54,13 +60,15 @@ function truncate(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
-export function layoutPipeline(pipeline: Pipeline): ILayout {
+export function layoutPipeline(pipeline: Pipeline, rankdir: 'LR' | 'TB' = 'LR'): ILayout {
   const graph = new dagre.graphlib.Graph({ multigraph: true, directed: true });
-  graph.setGraph({ rankdir: 'LR', nodesep: 22, ranksep: 70, edgesep: 14, marginx: 14, marginy: 14 });
+  graph.setGraph({ rankdir, nodesep: 18, ranksep: rankdir === 'LR' ? 40 : 28, edgesep: 12, marginx: 10, marginy: 10 });
   graph.setDefaultEdgeLabel(() => ({}));
   const names = new Set(pipeline.stages.map(s => s.name));
   for (const stage of pipeline.stages) {
-    const width = Math.min(240, Math.max(104, stage.name.length * CHAR_WIDTH + 34));
+    const name = Math.min(stage.name.length, 28) * CHAR_WIDTH;
+    const state = stateLine(stage).length * LABEL_CHAR_WIDTH;
+    const width = Math.min(240, Math.max(92, name + 34, state + 34));
     graph.setNode(stage.name, { width, height: NODE_HEIGHT });
   }
   const edges: PipelineEdge[] = pipeline.edges.filter(
@@ -91,7 +99,7 @@ export function layoutPipeline(pipeline: Pipeline): ILayout {
       label: data.label ?? ''
     };
   });
-  return { width: info.width ?? 0, height: info.height ?? 0, nodes, edges: laidEdges };
+  return { rankdir, width: info.width ?? 0, height: info.height ?? 0, nodes, edges: laidEdges };
 }
 
 /** A smooth path through dagre's edge points (Catmull-Rom as cubic Béziers). */
@@ -114,6 +122,12 @@ function edgePath(points: IPoint[]): string {
     d += ` C${c1.x.toFixed(1)},${c1.y.toFixed(1)} ${c2.x.toFixed(1)},${c2.y.toFixed(1)} ${p2.x.toFixed(1)},${p2.y.toFixed(1)}`;
   }
   return d;
+}
+
+/** The node's second line: its state, and how many reasons make it stale. */
+function stateLine(stage: PipelineStage): string {
+  const n = stage.reasons.length;
+  return stage.state === 'stale' && n > 0 ? `${stage.state} · ${n} reason${n > 1 ? 's' : ''}` : stage.state;
 }
 
 function stageTooltip(stage: PipelineStage): string {
@@ -163,9 +177,11 @@ export interface IPipelineViewProps {
   tracker: INotebookTracker;
   /** Brings the notebook forward in the main area. */
   activate?: (panel: NotebookPanel) => void;
+  /** Opens the same view in the main area (shown as a button when given). */
+  onExpand?: () => void;
 }
 
-export function PipelineView({ model, tracker, activate }: IPipelineViewProps): JSX.Element {
+export function PipelineView({ model, tracker, activate, onExpand }: IPipelineViewProps): JSX.Element {
   const [panel, setPanel] = useState<NotebookPanel | null>(tracker.currentWidget);
   const [pipeline, setPipeline] = useState<Pipeline | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -257,7 +273,14 @@ export function PipelineView({ model, tracker, activate }: IPipelineViewProps): 
     };
   }, [panel, model]);
 
-  const layout = useMemo(() => (pipeline && pipeline.stages.length ? layoutPipeline(pipeline) : null), [pipeline]);
+  // Left to right; top to bottom only where left to right would not fit (a narrow sidebar).
+  const layouts = useMemo(
+    () =>
+      pipeline && pipeline.stages.length
+        ? { lr: layoutPipeline(pipeline, 'LR'), tb: layoutPipeline(pipeline, 'TB') }
+        : null,
+    [pipeline]
+  );
 
   // Fit wide graphs to the sidebar, down to MIN_SCALE; past that, scroll.
   const host = useRef<HTMLDivElement>(null);
@@ -271,7 +294,11 @@ export function PipelineView({ model, tracker, activate }: IPipelineViewProps): 
     observer.observe(node);
     setHostWidth(node.clientWidth);
     return () => observer.disconnect();
-  }, [layout !== null]);
+  }, [layouts !== null]);
+  let layout: ILayout | null = layouts ? layouts.lr : null;
+  if (layouts && hostWidth > 0 && layouts.lr.width * FIT_SCALE > hostWidth && layouts.tb.width < layouts.lr.width) {
+    layout = layouts.tb;
+  }
 
   const onNodeClick = (stage: PipelineStage) => {
     if (!panel) {
@@ -302,6 +329,17 @@ export function PipelineView({ model, tracker, activate }: IPipelineViewProps): 
           {panel.context.path.split('/').pop()}
         </span>
         {loading && <span className="mlops-muted mlops-pipeline-loading">updating…</span>}
+        <span className="mlops-spacer" />
+        {onExpand && (
+          <button
+            className="mlops-button mlops-button-quiet"
+            data-testid="mlops-pipeline-expand"
+            title="Open the pipeline in the main area"
+            onClick={onExpand}
+          >
+            ⤢ Open
+          </button>
+        )}
       </div>
       {error && (
         <div className="mlops-error" data-testid="mlops-pipeline-error" role="alert">
@@ -321,6 +359,7 @@ export function PipelineView({ model, tracker, activate }: IPipelineViewProps): 
           <svg
             className="mlops-dag"
             data-testid="mlops-pipeline-svg"
+            data-rankdir={layout.rankdir}
             width={layout.width * scale}
             height={layout.height * scale}
             viewBox={`0 0 ${layout.width} ${layout.height}`}
@@ -388,8 +427,7 @@ export function PipelineView({ model, tracker, activate }: IPipelineViewProps): 
                     {truncate(n.stage.name, 28)}
                   </text>
                   <text className="mlops-dag-state" x={26} y={31} dominantBaseline="central">
-                    {n.stage.state}
-                    {n.stage.reasons.length > 0 && n.stage.state === 'stale' ? ` · ${n.stage.reasons.length} reason${n.stage.reasons.length > 1 ? 's' : ''}` : ''}
+                    {stateLine(n.stage)}
                   </text>
                 </g>
               );
@@ -428,4 +466,17 @@ export function PipelineView({ model, tracker, activate }: IPipelineViewProps): 
       )}
     </div>
   );
+}
+
+/** The pipeline of the active notebook as a main-area tab (room for big graphs). */
+export function createPipelineWidget(props: IPipelineViewProps): MainAreaWidget<ReactWidget> {
+  const content = ReactWidget.create(<PipelineView {...props} onExpand={undefined} />);
+  content.addClass('mlops-pipeline-widget');
+  const widget = new MainAreaWidget({ content });
+  widget.id = 'mlops-pipeline-main';
+  widget.title.label = 'Pipeline';
+  widget.title.caption = 'The pipeline of the active notebook';
+  widget.title.icon = mlopsIcon;
+  widget.title.closable = true;
+  return widget;
 }

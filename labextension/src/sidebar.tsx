@@ -25,6 +25,7 @@ export interface ISidebarProps {
   model: MlopsModel;
   tracker: INotebookTracker;
   activateNotebook: (panel: NotebookPanel) => void;
+  openPipeline?: () => void;
   initialTab?: TabId;
   onTabChange?: (tab: TabId) => void;
 }
@@ -59,7 +60,12 @@ export function Sidebar(props: ISidebarProps): JSX.Element {
         <RunsTable model={props.model} />
       </div>
       <div className="mlops-tab-panel" role="tabpanel" hidden={tab !== 'pipeline'}>
-        <PipelineView model={props.model} tracker={props.tracker} activate={props.activateNotebook} />
+        <PipelineView
+          model={props.model}
+          tracker={props.tracker}
+          activate={props.activateNotebook}
+          onExpand={props.openPipeline}
+        />
       </div>
     </div>
   );

@@ -95,7 +95,7 @@ function MetricBars(props: { metric: string; runs: RunDetail[] }): JSX.Element {
   const min = Math.min(0, ...finite);
   const span = max - min || 1;
   const barHeight = 18;
-  const labelWidth = 110;
+  const labelWidth = 80;
   const width = 360;
   const plotWidth = width - labelWidth - 70;
   const zero = labelWidth + ((0 - min) / span) * plotWidth;
@@ -112,7 +112,7 @@ function MetricBars(props: { metric: string; runs: RunDetail[] }): JSX.Element {
           return (
             <g key={run.run_id}>
               <text className="mlops-bar-label" x={labelWidth - 6} y={y + barHeight / 2} textAnchor="end" dominantBaseline="central">
-                {runLabel(run)}
+                {shortId(run.run_id)}
               </text>
               <rect x={x1} y={y} width={Math.max(w, ok ? 1 : 0)} height={barHeight} rx={2} fill={runColor(i)} />
               <text className="mlops-bar-value" x={Math.max(x1 + w, zero) + 4} y={y + barHeight / 2} dominantBaseline="central">

@@ -88,12 +88,10 @@ export function formatTime(iso: string | null | undefined, now: number = Date.no
   if (date.toDateString() === today.toDateString()) {
     return `today ${time}`;
   }
-  const sameYear = date.getFullYear() === today.getFullYear();
-  const day = date.toLocaleDateString(undefined, {
-    month: 'short',
-    day: 'numeric',
-    ...(sameYear ? {} : { year: 'numeric' })
-  });
+  if (date.getFullYear() !== today.getFullYear()) {
+    return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+  }
+  const day = date.toLocaleDateString(undefined, { month: 'short', day: 'numeric' });
   return `${day} ${time}`;
 }
 

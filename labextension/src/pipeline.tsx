@@ -179,9 +179,11 @@ export interface IPipelineViewProps {
   activate?: (panel: NotebookPanel) => void;
   /** Opens the same view in the main area (shown as a button when given). */
   onExpand?: () => void;
+  /** Largest zoom of small graphs (1 in the sidebar). */
+  maxScale?: number;
 }
 
-export function PipelineView({ model, tracker, activate, onExpand }: IPipelineViewProps): JSX.Element {
+export function PipelineView({ model, tracker, activate, onExpand, maxScale = 1 }: IPipelineViewProps): JSX.Element {
   const [panel, setPanel] = useState<NotebookPanel | null>(tracker.currentWidget);
   const [pipeline, setPipeline] = useState<Pipeline | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -319,7 +321,7 @@ export function PipelineView({ model, tracker, activate, onExpand }: IPipelineVi
     );
   }
 
-  const scale = layout && hostWidth > 0 ? Math.max(MIN_SCALE, Math.min(1, (hostWidth - 2) / layout.width)) : 1;
+  const scale = layout && hostWidth > 0 ? Math.max(MIN_SCALE, Math.min(maxScale, (hostWidth - 2) / layout.width)) : 1;
   const notFresh = pipeline ? pipeline.stages.filter(s => s.state !== 'fresh') : [];
 
   return (
@@ -470,7 +472,7 @@ export function PipelineView({ model, tracker, activate, onExpand }: IPipelineVi
 
 /** The pipeline of the active notebook as a main-area tab (room for big graphs). */
 export function createPipelineWidget(props: IPipelineViewProps): MainAreaWidget<ReactWidget> {
-  const content = ReactWidget.create(<PipelineView {...props} onExpand={undefined} />);
+  const content = ReactWidget.create(<PipelineView {...props} onExpand={undefined} maxScale={1.5} />);
   content.addClass('mlops-pipeline-widget');
   const widget = new MainAreaWidget({ content });
   widget.id = 'mlops-pipeline-main';

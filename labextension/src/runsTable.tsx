@@ -30,6 +30,8 @@ interface IColumn {
   sortField: string;
   /** Right-aligned numbers. */
   numeric?: boolean;
+  /** Stays in view when the table scrolls sideways (after the checkbox). */
+  pinned?: boolean;
   render(run: Run, now: number): React.ReactNode;
   text(run: Run, now: number): string;
 }
@@ -71,6 +73,16 @@ export function StatusBadge(props: { status: string; compact?: boolean }): JSX.E
 function baseColumns(showExperiment: boolean): IColumn[] {
   const columns: IColumn[] = [
     {
+      key: 'run_id',
+      label: 'Run',
+      width: 80,
+      group: 'run',
+      sortField: 'run_id',
+      pinned: true,
+      render: run => <span className="mlops-mono">{shortId(run.run_id)}</span>,
+      text: run => run.run_id
+    },
+    {
       key: 'status',
       label: 'Status',
       width: 86,
@@ -78,15 +90,6 @@ function baseColumns(showExperiment: boolean): IColumn[] {
       sortField: 'status',
       render: run => <StatusBadge status={run.status} />,
       text: run => run.status
-    },
-    {
-      key: 'run_id',
-      label: 'Run',
-      width: 80,
-      group: 'run',
-      sortField: 'run_id',
-      render: run => <span className="mlops-mono">{shortId(run.run_id)}</span>,
-      text: run => run.run_id
     }
   ];
   if (showExperiment) {
@@ -122,7 +125,7 @@ function baseColumns(showExperiment: boolean): IColumn[] {
     {
       key: 'duration',
       label: 'Duration',
-      width: 74,
+      width: 82,
       group: 'run',
       sortField: 'duration',
       numeric: true,
@@ -133,11 +136,16 @@ function baseColumns(showExperiment: boolean): IColumn[] {
   return columns;
 }
 
+/** Wide enough for the key in the header (within bounds). */
+function columnWidth(key: string): number {
+  return Math.max(84, Math.min(170, Math.round(key.length * 7.4 + 26)));
+}
+
 function paramColumn(key: string): IColumn {
   return {
     key: `params.${key}`,
     label: key,
-    width: 92,
+    width: columnWidth(key),
     group: 'params',
     sortField: `params.${key}`,
     render: run => formatParam(run.params[key]),
@@ -149,7 +157,7 @@ function metricColumn(key: string): IColumn {
   return {
     key: `metrics.${key}`,
     label: key,
-    width: 92,
+    width: columnWidth(key),
     group: 'metrics',
     sortField: `metrics.${key}`,
     numeric: true,
@@ -337,7 +345,7 @@ export function RunsTable({ model }: IRunsTableProps): JSX.Element {
           onClick={() => model.actions.openRun(run.run_id, path)}
           title={`Open run ${run.run_id}`}
         >
-          <div className="mlops-cell mlops-cell-check" style={{ width: CHECK_WIDTH }}>
+          <div className="mlops-cell mlops-cell-check mlops-pinned" style={{ width: CHECK_WIDTH, left: 0 }}>
             <input
               type="checkbox"
               data-testid="mlops-run-checkbox"
@@ -350,8 +358,8 @@ export function RunsTable({ model }: IRunsTableProps): JSX.Element {
           {columns.map(column => (
             <div
               key={column.key}
-              className={`mlops-cell mlops-cell-${column.group}${column.numeric ? ' mlops-num' : ''}`}
-              style={{ width: column.width }}
+              className={`mlops-cell mlops-cell-${column.group}${column.numeric ? ' mlops-num' : ''}${column.pinned ? ' mlops-pinned' : ''}`}
+              style={{ width: column.width, left: column.pinned ? CHECK_WIDTH : undefined }}
               title={column.text(run, now)}
               data-column={column.key}
             >
@@ -521,15 +529,15 @@ export function RunsTable({ model }: IRunsTableProps): JSX.Element {
               )}
             </div>
             <div className="mlops-header-row" role="row">
-              <div className="mlops-hcell mlops-cell-check" style={{ width: CHECK_WIDTH }} />
+              <div className="mlops-hcell mlops-cell-check mlops-pinned" style={{ width: CHECK_WIDTH, left: 0 }} />
               {columns.map(column => {
                 const active = sort.field === column.sortField;
                 return (
                   <div
                     key={column.key}
                     role="columnheader"
-                    className={`mlops-hcell mlops-cell-${column.group}${column.numeric ? ' mlops-num' : ''}${active ? ' mlops-sorted' : ''}`}
-                    style={{ width: column.width }}
+                    className={`mlops-hcell mlops-cell-${column.group}${column.numeric ? ' mlops-num' : ''}${active ? ' mlops-sorted' : ''}${column.pinned ? ' mlops-pinned' : ''}`}
+                    style={{ width: column.width, left: column.pinned ? CHECK_WIDTH : undefined }}
                     data-testid="mlops-col-header"
                     data-field={column.sortField}
                     aria-sort={active ? (sort.desc ? 'descending' : 'ascending') : 'none'}

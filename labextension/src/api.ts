@@ -12,12 +12,7 @@ export const API_NAMESPACE = 'mlops-jupyter';
 export type RunStatus = 'running' | 'finished' | 'failed' | 'killed';
 export type MetricValue = number | 'NaN' | 'Infinity' | '-Infinity';
 export type ParamValue =
-  | string
-  | number
-  | boolean
-  | null
-  | ParamValue[]
-  | { [key: string]: ParamValue };
+  string | number | boolean | null | ParamValue[] | { [key: string]: ParamValue };
 
 export interface Run {
   run_id: string;
@@ -159,11 +154,7 @@ function endpoint(...segments: string[]): string {
   return segments.map(encodeURIComponent).join('/');
 }
 
-async function send(
-  endPoint: string,
-  init: RequestInit = {},
-  query?: Query
-): Promise<Response> {
+async function send(endPoint: string, init: RequestInit = {}, query?: Query): Promise<Response> {
   const settings = ServerConnection.makeSettings();
   const url = URLExt.join(settings.baseUrl, API_NAMESPACE, endPoint) + queryString(query);
   let response: Response;

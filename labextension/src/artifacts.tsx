@@ -52,7 +52,11 @@ export function ArtifactImage(props: {
   }
   return (
     <div className="mlops-figure" data-testid={props.testId ?? 'mlops-figure'} data-name={name}>
-      {url ? <img src={url} alt={`${name} of run ${runId}`} /> : <div className="mlops-figure-loading">Loading {name}…</div>}
+      {url ? (
+        <img src={url} alt={`${name} of run ${runId}`} />
+      ) : (
+        <div className="mlops-figure-loading">Loading {name}…</div>
+      )}
     </div>
   );
 }

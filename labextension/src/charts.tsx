@@ -82,7 +82,9 @@ export function MetricChart(props: IMetricChartProps): JSX.Element {
   const host = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const theme = useThemeGeneration();
-  const dataKey = JSON.stringify(series.map(s => [s.label, s.color, s.points.length, s.points[s.points.length - 1]]));
+  const dataKey = JSON.stringify(
+    series.map(s => [s.label, s.color, s.points.length, s.points[s.points.length - 1]])
+  );
 
   useEffect(() => {
     const node = host.current;
@@ -97,7 +99,9 @@ export function MetricChart(props: IMetricChartProps): JSX.Element {
     const fontFamily = themeVar('--jp-ui-font-family', 'sans-serif');
     const axisFont = `11px ${fontFamily}`;
     const axis = (label?: string, integers = false): uPlot.Axis => ({
-      ...(integers ? { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 100000, 1000000] } : {}),
+      ...(integers
+        ? { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 100000, 1000000] }
+        : {}),
       stroke: font,
       font: axisFont,
       labelFont: axisFont,
@@ -150,7 +154,11 @@ export function MetricChart(props: IMetricChartProps): JSX.Element {
 }
 
 /** A small inline line of a metric's history. */
-export function Sparkline(props: { points: HistoryPoint[]; width?: number; height?: number }): JSX.Element | null {
+export function Sparkline(props: {
+  points: HistoryPoint[];
+  width?: number;
+  height?: number;
+}): JSX.Element | null {
   const { width = 90, height = 22 } = props;
   const [xs, ys] = toXY(props.points);
   const pairs: [number, number][] = [];
@@ -174,10 +182,18 @@ export function Sparkline(props: { points: HistoryPoint[]; width?: number; heigh
   const pad = 2;
   const sx = (x: number) => pad + ((x - minX) / (maxX - minX || 1)) * (width - 2 * pad);
   const sy = (y: number) => height - pad - ((y - minY) / (maxY - minY || 1)) * (height - 2 * pad);
-  const d = pairs.map(([x, y], i) => `${i ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join('');
+  const d = pairs
+    .map(([x, y], i) => `${i ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`)
+    .join('');
   const [lx, ly] = pairs[pairs.length - 1];
   return (
-    <svg className="mlops-sparkline" width={width} height={height} viewBox={`0 0 ${width} ${height}`} aria-hidden="true">
+    <svg
+      className="mlops-sparkline"
+      width={width}
+      height={height}
+      viewBox={`0 0 ${width} ${height}`}
+      aria-hidden="true"
+    >
       <path d={d} />
       <circle cx={sx(lx)} cy={sy(ly)} r={2} />
     </svg>

@@ -40,19 +40,63 @@ function runLabel(run: RunDetail): string {
 
 function buildRows(runs: RunDetail[]): IRow[] {
   const rows: IRow[] = [];
-  const add = (group: string, key: string, label: string, values: unknown[], cells: React.ReactNode[], numbers?: (number | null)[]) => {
-    const row: IRow = { group, key, label, values: values.map(v => JSON.stringify(v ?? null)), cells };
+  const add = (
+    group: string,
+    key: string,
+    label: string,
+    values: unknown[],
+    cells: React.ReactNode[],
+    numbers?: (number | null)[]
+  ) => {
+    const row: IRow = {
+      group,
+      key,
+      label,
+      values: values.map(v => JSON.stringify(v ?? null)),
+      cells
+    };
     if (numbers) {
       row.deltas = numbers.map((n, i) => (i === 0 ? '' : formatDelta(n, numbers[0])));
     }
     rows.push(row);
   };
-  add('Run', 'experiment', 'experiment', runs.map(r => r.experiment), runs.map(r => r.experiment));
-  add('Run', 'stage', 'stage', runs.map(r => r.stage), runs.map(r => r.stage ?? '—'));
-  add('Run', 'status', 'status', runs.map(r => r.status), runs.map(r => <StatusBadge status={r.status} />));
-  add('Run', 'start_time', 'start', runs.map(r => r.start_time), runs.map(r => formatFullTime(r.start_time)));
+  add(
+    'Run',
+    'experiment',
+    'experiment',
+    runs.map(r => r.experiment),
+    runs.map(r => r.experiment)
+  );
+  add(
+    'Run',
+    'stage',
+    'stage',
+    runs.map(r => r.stage),
+    runs.map(r => r.stage ?? '—')
+  );
+  add(
+    'Run',
+    'status',
+    'status',
+    runs.map(r => r.status),
+    runs.map(r => <StatusBadge status={r.status} />)
+  );
+  add(
+    'Run',
+    'start_time',
+    'start',
+    runs.map(r => r.start_time),
+    runs.map(r => formatFullTime(r.start_time))
+  );
   const durations = runs.map(r => runDuration(r));
-  add('Run', 'duration', 'duration', durations, durations.map(d => formatDuration(d)), durations);
+  add(
+    'Run',
+    'duration',
+    'duration',
+    durations,
+    durations.map(d => formatDuration(d)),
+    durations
+  );
 
   const paramKeys = [...new Set(runs.flatMap(r => Object.keys(r.params)))].sort();
   for (const key of paramKeys) {
@@ -82,7 +126,13 @@ function buildRows(runs: RunDetail[]): IRow[] {
   const tagKeys = [...new Set(runs.flatMap(r => Object.keys(r.tags)))].sort();
   for (const key of tagKeys) {
     const values = runs.map(r => r.tags[key]);
-    add('Tags', `tags.${key}`, key, values, values.map(v => v ?? <span className="mlops-muted">—</span>));
+    add(
+      'Tags',
+      `tags.${key}`,
+      key,
+      values,
+      values.map(v => v ?? <span className="mlops-muted">—</span>)
+    );
   }
   return rows;
 }
@@ -100,9 +150,18 @@ function MetricBars(props: { metric: string; runs: RunDetail[] }): JSX.Element {
   const plotWidth = width - labelWidth - 70;
   const zero = labelWidth + ((0 - min) / span) * plotWidth;
   return (
-    <div className="mlops-chart mlops-bars" data-testid="mlops-compare-bars" data-metric={props.metric}>
+    <div
+      className="mlops-chart mlops-bars"
+      data-testid="mlops-compare-bars"
+      data-metric={props.metric}
+    >
       <div className="mlops-chart-title">{props.metric}</div>
-      <svg width="100%" viewBox={`0 0 ${width} ${props.runs.length * (barHeight + 6) + 6}`} role="img" aria-label={props.metric}>
+      <svg
+        width="100%"
+        viewBox={`0 0 ${width} ${props.runs.length * (barHeight + 6) + 6}`}
+        role="img"
+        aria-label={props.metric}
+      >
         {props.runs.map((run, i) => {
           const v = values[i];
           const y = 6 + i * (barHeight + 6);
@@ -111,23 +170,51 @@ function MetricBars(props: { metric: string; runs: RunDetail[] }): JSX.Element {
           const w = ok ? (Math.abs(v as number) / span) * plotWidth : 0;
           return (
             <g key={run.run_id}>
-              <text className="mlops-bar-label" x={labelWidth - 6} y={y + barHeight / 2} textAnchor="end" dominantBaseline="central">
+              <text
+                className="mlops-bar-label"
+                x={labelWidth - 6}
+                y={y + barHeight / 2}
+                textAnchor="end"
+                dominantBaseline="central"
+              >
                 {shortId(run.run_id)}
               </text>
-              <rect x={x1} y={y} width={Math.max(w, ok ? 1 : 0)} height={barHeight} rx={2} fill={runColor(i)} />
-              <text className="mlops-bar-value" x={Math.max(x1 + w, zero) + 4} y={y + barHeight / 2} dominantBaseline="central">
+              <rect
+                x={x1}
+                y={y}
+                width={Math.max(w, ok ? 1 : 0)}
+                height={barHeight}
+                rx={2}
+                fill={runColor(i)}
+              />
+              <text
+                className="mlops-bar-value"
+                x={Math.max(x1 + w, zero) + 4}
+                y={y + barHeight / 2}
+                dominantBaseline="central"
+              >
                 {v === null ? '—' : formatNumber(v)}
               </text>
             </g>
           );
         })}
-        <line className="mlops-bar-axis" x1={zero} x2={zero} y1={0} y2={props.runs.length * (barHeight + 6) + 6} />
+        <line
+          className="mlops-bar-axis"
+          x1={zero}
+          x2={zero}
+          y1={0}
+          y2={props.runs.length * (barHeight + 6) + 6}
+        />
       </svg>
     </div>
   );
 }
 
-export function CompareView(props: { runIds: string[]; path: string; model: MlopsModel }): JSX.Element {
+export function CompareView(props: {
+  runIds: string[];
+  path: string;
+  model: MlopsModel;
+}): JSX.Element {
   const { runIds, path, model } = props;
   const [runs, setRuns] = useState<RunDetail[] | null>(null);
   const [histories, setHistories] = useState<MetricsResponse['histories']>({});
@@ -137,7 +224,10 @@ export function CompareView(props: { runIds: string[]; path: string; model: Mlop
   useEffect(() => {
     let cancelled = false;
     const load = () => {
-      Promise.all([Promise.all(runIds.map(id => getRun(id, path))), getMetrics(runIds, { path })]).then(
+      Promise.all([
+        Promise.all(runIds.map(id => getRun(id, path))),
+        getMetrics(runIds, { path })
+      ]).then(
         ([details, metrics]) => {
           if (!cancelled) {
             setRuns(details);
@@ -163,7 +253,11 @@ export function CompareView(props: { runIds: string[]; path: string; model: Mlop
   if (!runs) {
     return (
       <div className="mlops-compare" data-testid="mlops-compare-view">
-        {error ? <div className="mlops-error">{error}</div> : <div className="mlops-loading">Loading {runIds.length} runs…</div>}
+        {error ? (
+          <div className="mlops-error">{error}</div>
+        ) : (
+          <div className="mlops-loading">Loading {runIds.length} runs…</div>
+        )}
       </div>
     );
   }
@@ -180,7 +274,9 @@ export function CompareView(props: { runIds: string[]; path: string; model: Mlop
   const charted = metricKeys.filter(key => runs.some(r => historyOf(r.run_id, key).length > 1));
   const scalar = metricKeys.filter(key => !charted.includes(key));
 
-  const figureNames = [...new Set(runs.flatMap(r => r.artifacts.filter(a => a.kind === 'figure').map(a => a.name)))];
+  const figureNames = [
+    ...new Set(runs.flatMap(r => r.artifacts.filter(a => a.kind === 'figure').map(a => a.name)))
+  ];
 
   return (
     <div className="mlops-compare" data-testid="mlops-compare-view">
@@ -298,7 +394,10 @@ export function CompareView(props: { runIds: string[]; path: string; model: Mlop
           {figureNames.map(name => (
             <div key={name} className="mlops-figure-row">
               <div className="mlops-figure-name">{name}</div>
-              <div className="mlops-figure-cols" style={{ gridTemplateColumns: `repeat(${runs.length}, minmax(220px, 1fr))` }}>
+              <div
+                className="mlops-figure-cols"
+                style={{ gridTemplateColumns: `repeat(${runs.length}, minmax(220px, 1fr))` }}
+              >
                 {runs.map((run, i) => (
                   <div key={run.run_id} className="mlops-figure-col">
                     <div className="mlops-figure-caption">
@@ -306,7 +405,12 @@ export function CompareView(props: { runIds: string[]; path: string; model: Mlop
                       {runLabel(run)}
                     </div>
                     {run.artifacts.some(a => a.kind === 'figure' && a.name === name) ? (
-                      <ArtifactImage runId={run.run_id} name={name} path={path} testId="mlops-compare-figure" />
+                      <ArtifactImage
+                        runId={run.run_id}
+                        name={name}
+                        path={path}
+                        testId="mlops-compare-figure"
+                      />
                     ) : (
                       <div className="mlops-muted mlops-figure-missing">—</div>
                     )}
@@ -336,7 +440,11 @@ export class CompareWidget extends ReactWidget {
   }
 }
 
-export function createCompare(runIds: string[], path: string, model: MlopsModel): MainAreaWidget<CompareWidget> {
+export function createCompare(
+  runIds: string[],
+  path: string,
+  model: MlopsModel
+): MainAreaWidget<CompareWidget> {
   const content = new CompareWidget(runIds, path, model);
   const widget = new MainAreaWidget({ content });
   widget.id = `mlops-compare-${runIds.map(shortId).join('-')}`;

@@ -62,7 +62,14 @@ function truncate(text: string, max: number): string {
 
 export function layoutPipeline(pipeline: Pipeline, rankdir: 'LR' | 'TB' = 'LR'): ILayout {
   const graph = new dagre.graphlib.Graph({ multigraph: true, directed: true });
-  graph.setGraph({ rankdir, nodesep: 18, ranksep: rankdir === 'LR' ? 40 : 28, edgesep: 12, marginx: 10, marginy: 10 });
+  graph.setGraph({
+    rankdir,
+    nodesep: 18,
+    ranksep: rankdir === 'LR' ? 40 : 28,
+    edgesep: 12,
+    marginx: 10,
+    marginy: 10
+  });
   graph.setDefaultEdgeLabel(() => ({}));
   const names = new Set(pipeline.stages.map(s => s.name));
   for (const stage of pipeline.stages) {
@@ -79,7 +86,12 @@ export function layoutPipeline(pipeline: Pipeline, rankdir: 'LR' | 'TB' = 'LR'):
     graph.setEdge(
       edge.upstream,
       edge.downstream,
-      { label, width: label ? label.length * LABEL_CHAR_WIDTH + 10 : 0, height: label ? 16 : 0, labelpos: 'c' },
+      {
+        label,
+        width: label ? label.length * LABEL_CHAR_WIDTH + 10 : 0,
+        height: label ? 16 : 0,
+        labelpos: 'c'
+      },
       `e${i}`
     );
   });
@@ -127,7 +139,9 @@ function edgePath(points: IPoint[]): string {
 /** The node's second line: its state, and how many reasons make it stale. */
 function stateLine(stage: PipelineStage): string {
   const n = stage.reasons.length;
-  return stage.state === 'stale' && n > 0 ? `${stage.state} · ${n} reason${n > 1 ? 's' : ''}` : stage.state;
+  return stage.state === 'stale' && n > 0
+    ? `${stage.state} · ${n} reason${n > 1 ? 's' : ''}`
+    : stage.state;
 }
 
 function stageTooltip(stage: PipelineStage): string {
@@ -155,12 +169,21 @@ function notebookContent(panel: NotebookPanel): unknown {
 }
 
 /** Makes the notebook's cell of a stage active and scrolls to it. */
-export function revealStageCell(notebook: Notebook, cellId: string | null, cellIndex?: number): boolean {
+export function revealStageCell(
+  notebook: Notebook,
+  cellId: string | null,
+  cellIndex?: number
+): boolean {
   let index = -1;
   if (cellId) {
     index = notebook.widgets.findIndex(cell => cell.model.id === cellId);
   }
-  if (index < 0 && cellIndex !== undefined && cellIndex >= 0 && cellIndex < notebook.widgets.length) {
+  if (
+    index < 0 &&
+    cellIndex !== undefined &&
+    cellIndex >= 0 &&
+    cellIndex < notebook.widgets.length
+  ) {
     index = cellIndex;
   }
   if (index < 0) {
@@ -183,7 +206,13 @@ export interface IPipelineViewProps {
   maxScale?: number;
 }
 
-export function PipelineView({ model, tracker, activate, onExpand, maxScale = 1 }: IPipelineViewProps): JSX.Element {
+export function PipelineView({
+  model,
+  tracker,
+  activate,
+  onExpand,
+  maxScale = 1
+}: IPipelineViewProps): JSX.Element {
   const [panel, setPanel] = useState<NotebookPanel | null>(tracker.currentWidget);
   const [pipeline, setPipeline] = useState<Pipeline | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -298,7 +327,12 @@ export function PipelineView({ model, tracker, activate, onExpand, maxScale = 1 
     return () => observer.disconnect();
   }, [layouts !== null]);
   let layout: ILayout | null = layouts ? layouts.lr : null;
-  if (layouts && hostWidth > 0 && layouts.lr.width * FIT_SCALE > hostWidth && layouts.tb.width < layouts.lr.width) {
+  if (
+    layouts &&
+    hostWidth > 0 &&
+    layouts.lr.width * FIT_SCALE > hostWidth &&
+    layouts.tb.width < layouts.lr.width
+  ) {
     layout = layouts.tb;
   }
 
@@ -321,7 +355,10 @@ export function PipelineView({ model, tracker, activate, onExpand, maxScale = 1 
     );
   }
 
-  const scale = layout && hostWidth > 0 ? Math.max(MIN_SCALE, Math.min(maxScale, (hostWidth - 2) / layout.width)) : 1;
+  const scale =
+    layout && hostWidth > 0
+      ? Math.max(MIN_SCALE, Math.min(maxScale, (hostWidth - 2) / layout.width))
+      : 1;
   const notFresh = pipeline ? pipeline.stages.filter(s => s.state !== 'fresh') : [];
 
   return (
@@ -350,9 +387,12 @@ export function PipelineView({ model, tracker, activate, onExpand, maxScale = 1 
       )}
       {pipeline && pipeline.stages.length === 0 && !error && (
         <div className="mlops-empty" data-testid="mlops-pipeline-empty">
-          <div className="mlops-empty-title">This notebook has no stages — add %%stage NAME to a cell</div>
+          <div className="mlops-empty-title">
+            This notebook has no stages — add %%stage NAME to a cell
+          </div>
           <div className="mlops-empty-hint">
-            Each <code>%%stage</code> cell becomes a node; the variables and files they share become edges.
+            Each <code>%%stage</code> cell becomes a node; the variables and files they share become
+            edges.
           </div>
         </div>
       )}
@@ -393,8 +433,17 @@ export function PipelineView({ model, tracker, activate, onExpand, maxScale = 1 
                 <title>{`${e.edge.upstream} → ${e.edge.downstream} (${e.edge.kind})${e.edge.label ? `: ${e.edge.label}` : ''}`}</title>
                 <path d={edgePath(e.points)} markerEnd={`url(#${markerId})`} />
                 {e.label && (
-                  <g className="mlops-dag-edge-label" transform={`translate(${e.labelX},${e.labelY})`}>
-                    <rect x={-(e.label.length * LABEL_CHAR_WIDTH + 8) / 2} y={-8} width={e.label.length * LABEL_CHAR_WIDTH + 8} height={16} rx={3} />
+                  <g
+                    className="mlops-dag-edge-label"
+                    transform={`translate(${e.labelX},${e.labelY})`}
+                  >
+                    <rect
+                      x={-(e.label.length * LABEL_CHAR_WIDTH + 8) / 2}
+                      y={-8}
+                      width={e.label.length * LABEL_CHAR_WIDTH + 8}
+                      height={16}
+                      rx={3}
+                    />
                     <text textAnchor="middle" dominantBaseline="central">
                       {e.label}
                     </text>
@@ -450,11 +499,17 @@ export function PipelineView({ model, tracker, activate, onExpand, maxScale = 1 
       {pipeline && notFresh.length > 0 && (
         <ul className="mlops-stage-list" data-testid="mlops-pipeline-reasons">
           {notFresh.map(s => (
-            <li key={s.name} className={`mlops-state-${classToken(s.state)}`} onClick={() => onNodeClick(s)}>
+            <li
+              key={s.name}
+              className={`mlops-state-${classToken(s.state)}`}
+              onClick={() => onNodeClick(s)}
+            >
               <span className="mlops-legend-dot" />
               <span className="mlops-stage-list-name">{s.name}</span>
               <span className="mlops-muted"> {s.state}</span>
-              {s.reasons.length > 0 && <div className="mlops-stage-reasons">{s.reasons.join('; ')}</div>}
+              {s.reasons.length > 0 && (
+                <div className="mlops-stage-reasons">{s.reasons.join('; ')}</div>
+              )}
             </li>
           ))}
         </ul>
@@ -472,7 +527,9 @@ export function PipelineView({ model, tracker, activate, onExpand, maxScale = 1 
 
 /** The pipeline of the active notebook as a main-area tab (room for big graphs). */
 export function createPipelineWidget(props: IPipelineViewProps): MainAreaWidget<ReactWidget> {
-  const content = ReactWidget.create(<PipelineView {...props} onExpand={undefined} maxScale={1.5} />);
+  const content = ReactWidget.create(
+    <PipelineView {...props} onExpand={undefined} maxScale={1.5} />
+  );
   content.addClass('mlops-pipeline-widget');
   const widget = new MainAreaWidget({ content });
   widget.id = 'mlops-pipeline-main';

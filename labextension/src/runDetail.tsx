@@ -22,7 +22,12 @@ import { mlopsIcon } from './icons';
 import { MlopsModel } from './model';
 import { StatusBadge } from './runsTable';
 
-function Section(props: { title: string; count?: number; children: React.ReactNode; testId?: string }): JSX.Element {
+function Section(props: {
+  title: string;
+  count?: number;
+  children: React.ReactNode;
+  testId?: string;
+}): JSX.Element {
   return (
     <section className="mlops-section" data-testid={props.testId}>
       <h3 className="mlops-section-title">
@@ -49,7 +54,11 @@ function KeyValueTable(props: { rows: [string, React.ReactNode][]; testId?: stri
   );
 }
 
-export function RunDetailView(props: { runId: string; path: string; model: MlopsModel }): JSX.Element {
+export function RunDetailView(props: {
+  runId: string;
+  path: string;
+  model: MlopsModel;
+}): JSX.Element {
   const { runId, path, model } = props;
   const [run, setRun] = useState<RunDetail | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -103,7 +112,9 @@ export function RunDetailView(props: { runId: string; path: string; model: Mlops
   const figures = run.artifacts.filter(a => a.kind === 'figure');
   const others = run.artifacts.filter(a => a.kind !== 'figure');
   const env = run.environment;
-  const packages = env ? Object.entries(env.packages ?? {}).sort(([a], [b]) => a.localeCompare(b)) : [];
+  const packages = env
+    ? Object.entries(env.packages ?? {}).sort(([a], [b]) => a.localeCompare(b))
+    : [];
 
   return (
     <div className="mlops-detail" data-testid="mlops-run-detail" data-run-id={run.run_id}>
@@ -179,7 +190,9 @@ export function RunDetailView(props: { runId: string; path: string; model: Mlops
               title={expanded}
               height={180}
               testId="mlops-detail-chart"
-              series={[{ label: shortId(run.run_id), color: runColor(0), points: run.histories[expanded] }]}
+              series={[
+                { label: shortId(run.run_id), color: runColor(0), points: run.histories[expanded] }
+              ]}
             />
           )}
         </Section>
@@ -305,7 +318,11 @@ export class RunDetailWidget extends ReactWidget {
   }
 }
 
-export function createRunDetail(runId: string, path: string, model: MlopsModel): MainAreaWidget<RunDetailWidget> {
+export function createRunDetail(
+  runId: string,
+  path: string,
+  model: MlopsModel
+): MainAreaWidget<RunDetailWidget> {
   const content = new RunDetailWidget(runId, path, model);
   const widget = new MainAreaWidget({ content });
   widget.id = `mlops-run-${runId}`;

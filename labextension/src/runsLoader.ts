@@ -46,6 +46,11 @@ export class RunsLoader {
     return this._pending.size > 0;
   }
 
+  /** A counter that changes whenever loaded rows change. */
+  get dataVersion(): number {
+    return this._dataVersion;
+  }
+
   /** A counter that changes whenever the query changes (for scroll resets). */
   get queryGeneration(): number {
     return this._queryGeneration;
@@ -76,6 +81,7 @@ export class RunsLoader {
     this._generation++;
     this._queryGeneration++;
     this._pages.clear();
+    this._dataVersion++;
     this._stale.clear();
     this._pending.clear();
     this._total = null;
@@ -109,7 +115,9 @@ export class RunsLoader {
   private _ensurePages(first: number, last: number, always: boolean): void {
     const total = this._total;
     const lastPage =
-      total === null ? 0 : Math.max(0, Math.floor(Math.max(0, Math.min(last, total - 1)) / PAGE_SIZE));
+      total === null
+        ? 0
+        : Math.max(0, Math.floor(Math.max(0, Math.min(last, total - 1)) / PAGE_SIZE));
     const firstPage = Math.min(Math.floor(Math.max(0, first) / PAGE_SIZE), lastPage);
     let fetched = false;
     for (let page = firstPage; page <= lastPage; page++) {
@@ -161,6 +169,7 @@ export class RunsLoader {
           }
         }
         this._pages.set(page, runs);
+        this._dataVersion++;
         this._stale.delete(page);
         if (this._pending.size === 0) {
           // Pages that did not come back fresh are forgotten: fetched again when seen.
@@ -198,6 +207,7 @@ export class RunsLoader {
   private _queryKey = '';
   private _generation = 0;
   private _queryGeneration = 0;
+  private _dataVersion = 0;
   private _pages = new Map<number, Run[]>();
   private _stale = new Set<number>();
   private _pending = new Set<number>();

@@ -20,6 +20,7 @@ import { IRunsQuery, RunsLoader } from './runsLoader';
 
 export const ROW_HEIGHT = 26;
 const OVERSCAN = 12;
+const COLUMN_OVERSCAN_PX = 320;
 const CHECK_WIDTH = 30;
 
 interface IColumn {
@@ -166,20 +167,27 @@ function metricColumn(key: string): IColumn {
   };
 }
 
-/** Keys whose value is not the same in every run (a missing value differs). */
+/**
+ * Keys with two or more distinct values among the runs that have them: a key
+ * only some runs log (another stage's params) is not a difference by itself.
+ */
 function differingKeys(
   runs: Run[],
   keys: string[],
   get: (run: Run) => Record<string, unknown>
 ): Set<string> {
   const differ = new Set<string>();
-  if (runs.length < 2) {
-    return differ;
-  }
   for (const key of keys) {
-    const first = JSON.stringify(get(runs[0])[key]);
-    for (let i = 1; i < runs.length; i++) {
-      if (JSON.stringify(get(runs[i])[key]) !== first) {
+    let first: string | undefined;
+    for (const run of runs) {
+      const value = get(run)[key];
+      if (value === undefined) {
+        continue;
+      }
+      const text = JSON.stringify(value);
+      if (first === undefined) {
+        first = text;
+      } else if (text !== first) {
         differ.add(key);
         break;
       }
@@ -187,6 +195,78 @@ function differingKeys(
   }
   return differ;
 }
+
+interface IRunRowProps {
+  run: Run;
+  index: number;
+  /** The columns drawn: `pinned` pinned ones, then (after `spacer` px) those in view. */
+  columns: IColumn[];
+  pinned: number;
+  spacer: number;
+  width: number;
+  selected: boolean;
+  now: number;
+  onOpen(runId: string): void;
+  onToggle(runId: string): void;
+}
+
+/** One row; re-rendered only when its run, selection or columns change. */
+const RunRow = React.memo(function RunRow(props: IRunRowProps): JSX.Element {
+  const { run, index, columns, pinned, spacer, width, selected, now, onOpen, onToggle } = props;
+  return (
+    <div
+      role="row"
+      className={`mlops-row${selected ? ' mlops-row-selected' : ''}`}
+      style={{ top: index * ROW_HEIGHT, width }}
+      data-testid="mlops-run-row"
+      data-run-id={run.run_id}
+      data-index={index}
+      onClick={() => onOpen(run.run_id)}
+      onKeyDown={event => {
+        if (event.target !== event.currentTarget) {
+          return;
+        }
+        if (event.key === 'Enter') {
+          onOpen(run.run_id);
+        } else if (event.key === ' ') {
+          event.preventDefault();
+          onToggle(run.run_id);
+        }
+      }}
+      tabIndex={0}
+      title={`Open run ${run.run_id}`}
+    >
+      <div
+        className="mlops-cell mlops-cell-check mlops-pinned"
+        style={{ width: CHECK_WIDTH, left: 0 }}
+      >
+        <input
+          type="checkbox"
+          data-testid="mlops-run-checkbox"
+          aria-label={`Select run ${run.run_id}`}
+          checked={selected}
+          onClick={event => event.stopPropagation()}
+          onChange={() => onToggle(run.run_id)}
+        />
+      </div>
+      {columns.map((column, i) => (
+        <React.Fragment key={column.key}>
+          {i === pinned && spacer > 0 && (
+            <div className="mlops-col-spacer" style={{ width: spacer }} />
+          )}
+          <div
+            className={`mlops-cell mlops-cell-${column.group}${column.numeric ? ' mlops-num' : ''}${column.pinned ? ' mlops-pinned' : ''}`}
+            style={{ width: column.width, left: column.pinned ? CHECK_WIDTH : undefined }}
+            title={column.text(run, now)}
+            data-column={column.key}
+          >
+            {column.render(run, now)}
+          </div>
+        </React.Fragment>
+      ))}
+    </div>
+  );
+});
 
 export interface IRunsTableProps {
   model: MlopsModel;
@@ -245,12 +325,18 @@ export function RunsTable({ model }: IRunsTableProps): JSX.Element {
 
   // --- the virtual viewport ---
   const [scroller, setScroller] = useState<HTMLDivElement | null>(null);
-  const [viewport, setViewport] = useState({ top: 0, height: 600 });
+  const [viewport, setViewport] = useState({ top: 0, height: 600, left: 0, width: 400 });
   useLayoutEffect(() => {
     if (!scroller) {
       return;
     }
-    const measure = () => setViewport({ top: scroller.scrollTop, height: scroller.clientHeight });
+    const measure = () =>
+      setViewport({
+        top: scroller.scrollTop,
+        height: scroller.clientHeight,
+        left: scroller.scrollLeft,
+        width: scroller.clientWidth
+      });
     measure();
     const observer = new ResizeObserver(measure);
     observer.observe(scroller);
@@ -264,36 +350,85 @@ export function RunsTable({ model }: IRunsTableProps): JSX.Element {
   }, [loader.queryGeneration]);
   const onScroll = useCallback((event: React.UIEvent<HTMLDivElement>) => {
     const node = event.currentTarget;
-    setViewport({ top: node.scrollTop, height: node.clientHeight });
+    setViewport({
+      top: node.scrollTop,
+      height: node.clientHeight,
+      left: node.scrollLeft,
+      width: node.clientWidth
+    });
   }, []);
 
   const total = loader.total ?? 0;
   const firstRow = Math.max(0, Math.floor(viewport.top / ROW_HEIGHT) - OVERSCAN);
-  const lastRow = Math.min(total - 1, Math.ceil((viewport.top + viewport.height) / ROW_HEIGHT) + OVERSCAN);
+  const lastRow = Math.min(
+    total - 1,
+    Math.ceil((viewport.top + viewport.height) / ROW_HEIGHT) + OVERSCAN
+  );
   useEffect(() => {
     loader.ensureRange(firstRow, Math.max(firstRow, lastRow));
   }, [firstRow, lastRow, total, loader.queryGeneration]);
 
   // --- columns ---
   const meta = loader.meta;
-  const loaded = loader.loadedRuns();
   const paramKeys = meta?.columns.params ?? [];
   const metricKeys = meta?.columns.metrics ?? [];
-  let shownParams = paramKeys;
-  let shownMetrics = metricKeys;
-  if (onlyDiffering) {
-    const dp = differingKeys(loaded, paramKeys, r => r.params);
-    const dm = differingKeys(loaded, metricKeys, r => r.metrics);
-    shownParams = paramKeys.filter(k => dp.has(k));
-    shownMetrics = metricKeys.filter(k => dm.has(k));
-  }
-  const hiddenCount = paramKeys.length + metricKeys.length - shownParams.length - shownMetrics.length;
-  const columns = [
-    ...baseColumns((meta?.experiments.length ?? 0) > 1),
-    ...shownParams.map(paramColumn),
-    ...shownMetrics.map(metricColumn)
-  ];
+  const differing = useMemo(() => {
+    if (!onlyDiffering) {
+      return null;
+    }
+    const loaded = loader.loadedRuns();
+    return {
+      params: differingKeys(loaded, paramKeys, r => r.params),
+      metrics: differingKeys(loaded, metricKeys, r => r.metrics)
+    };
+  }, [onlyDiffering, loader.dataVersion, paramKeys.join('\n'), metricKeys.join('\n')]);
+  const shownParams = differing ? paramKeys.filter(k => differing.params.has(k)) : paramKeys;
+  const shownMetrics = differing ? metricKeys.filter(k => differing.metrics.has(k)) : metricKeys;
+  const hiddenCount =
+    paramKeys.length + metricKeys.length - shownParams.length - shownMetrics.length;
+  const showExperiment = (meta?.experiments.length ?? 0) > 1;
+  const columns = useMemo(
+    () => [
+      ...baseColumns(showExperiment),
+      ...shownParams.map(paramColumn),
+      ...shownMetrics.map(metricColumn)
+    ],
+    [showExperiment, shownParams.join('\n'), shownMetrics.join('\n')]
+  );
   const tableWidth = CHECK_WIDTH + columns.reduce((sum, c) => sum + c.width, 0);
+
+  // Columns are windowed too: the pinned ones, a spacer, then those near the viewport.
+  const pinnedCount =
+    columns.findIndex(c => !c.pinned) < 0 ? columns.length : columns.findIndex(c => !c.pinned);
+  const offsets = useMemo(() => {
+    const result: number[] = [];
+    let x = CHECK_WIDTH;
+    for (const column of columns) {
+      result.push(x);
+      x += column.width;
+    }
+    return result;
+  }, [columns]);
+  let firstCol = pinnedCount;
+  while (
+    firstCol < columns.length &&
+    offsets[firstCol] + columns[firstCol].width < viewport.left - COLUMN_OVERSCAN_PX
+  ) {
+    firstCol++;
+  }
+  let lastCol = firstCol;
+  while (
+    lastCol < columns.length &&
+    offsets[lastCol] < viewport.left + viewport.width + COLUMN_OVERSCAN_PX
+  ) {
+    lastCol++;
+  }
+  const visibleColumns = useMemo(
+    () => [...columns.slice(0, pinnedCount), ...columns.slice(firstCol, lastCol)],
+    [columns, pinnedCount, firstCol, lastCol]
+  );
+  const spacer =
+    firstCol < columns.length ? offsets[firstCol] - (offsets[pinnedCount] ?? tableWidth) : 0;
   const groupWidth = (group: IColumn['group']) =>
     columns.filter(c => c.group === group).reduce((sum, c) => sum + c.width, 0);
 
@@ -305,11 +440,17 @@ export function RunsTable({ model }: IRunsTableProps): JSX.Element {
     );
   };
 
-  const toggleSelected = (runId: string) => {
+  const toggleSelected = useCallback((runId: string) => {
     setSelected(current =>
       current.includes(runId) ? current.filter(id => id !== runId) : [...current, runId]
     );
-  };
+  }, []);
+  const pathRef = useRef(path);
+  pathRef.current = path;
+  const onOpen = useCallback(
+    (runId: string) => model.actions.openRun(runId, pathRef.current),
+    [model]
+  );
 
   const filtersActive = Boolean(experiment || stage || status || filter);
   const applyFilter = () => setFilter(filterText.trim());
@@ -332,48 +473,28 @@ export function RunsTable({ model }: IRunsTableProps): JSX.Element {
         );
         continue;
       }
-      const isSelected = selected.includes(run.run_id);
       rows.push(
-        <div
+        <RunRow
           key={run.run_id}
-          role="row"
-          className={`mlops-row${isSelected ? ' mlops-row-selected' : ''}`}
-          style={{ top, width: tableWidth }}
-          data-testid="mlops-run-row"
-          data-run-id={run.run_id}
-          data-index={index}
-          onClick={() => model.actions.openRun(run.run_id, path)}
-          title={`Open run ${run.run_id}`}
-        >
-          <div className="mlops-cell mlops-cell-check mlops-pinned" style={{ width: CHECK_WIDTH, left: 0 }}>
-            <input
-              type="checkbox"
-              data-testid="mlops-run-checkbox"
-              aria-label={`Select run ${run.run_id}`}
-              checked={isSelected}
-              onClick={event => event.stopPropagation()}
-              onChange={() => toggleSelected(run.run_id)}
-            />
-          </div>
-          {columns.map(column => (
-            <div
-              key={column.key}
-              className={`mlops-cell mlops-cell-${column.group}${column.numeric ? ' mlops-num' : ''}${column.pinned ? ' mlops-pinned' : ''}`}
-              style={{ width: column.width, left: column.pinned ? CHECK_WIDTH : undefined }}
-              title={column.text(run, now)}
-              data-column={column.key}
-            >
-              {column.render(run, now)}
-            </div>
-          ))}
-        </div>
+          run={run}
+          index={index}
+          columns={visibleColumns}
+          pinned={pinnedCount}
+          spacer={spacer}
+          width={tableWidth}
+          selected={selected.includes(run.run_id)}
+          now={now}
+          onOpen={onOpen}
+          onToggle={toggleSelected}
+        />
       );
     }
   }
 
   const experiments = meta?.experiments ?? [];
   const stages = meta?.stages ?? [];
-  const isEmptyProject = loader.total === 0 && !filtersActive && !loader.error && !loader.filterError;
+  const isEmptyProject =
+    loader.total === 0 && !filtersActive && !loader.error && !loader.filterError;
 
   return (
     <div className="mlops-runs" data-testid="mlops-runs">
@@ -455,11 +576,13 @@ export function RunsTable({ model }: IRunsTableProps): JSX.Element {
         )}
         <div className="mlops-filter-row mlops-runs-toolbar">
           <span className="mlops-count" data-testid="mlops-run-count">
-            {loader.total === null ? 'Loading…' : `${total.toLocaleString()} run${total === 1 ? '' : 's'}`}
+            {loader.total === null
+              ? 'Loading…'
+              : `${total.toLocaleString()} run${total === 1 ? '' : 's'}`}
           </span>
           <label
             className="mlops-toggle"
-            title="Hide params and metrics columns whose value is the same in every loaded run"
+            title="Hide params and metrics columns whose value is the same in every loaded run that has one"
           >
             <input
               type="checkbox"
@@ -468,7 +591,9 @@ export function RunsTable({ model }: IRunsTableProps): JSX.Element {
               onChange={e => setOnlyDiffering(e.target.checked)}
             />
             Only columns that differ
-            {onlyDiffering && hiddenCount > 0 && <span className="mlops-muted"> ({hiddenCount} hidden)</span>}
+            {onlyDiffering && hiddenCount > 0 && (
+              <span className="mlops-muted"> ({hiddenCount} hidden)</span>
+            )}
           </label>
           <span className="mlops-spacer" />
           {selected.length > 0 && (
@@ -485,7 +610,11 @@ export function RunsTable({ model }: IRunsTableProps): JSX.Element {
             className="mlops-button mlops-button-primary"
             data-testid="mlops-compare-button"
             disabled={selected.length < 2}
-            title={selected.length < 2 ? 'Select two or more runs to compare' : 'Compare the selected runs'}
+            title={
+              selected.length < 2
+                ? 'Select two or more runs to compare'
+                : 'Compare the selected runs'
+            }
             onClick={() => model.actions.compare(selected, path)}
           >
             Compare{selected.length > 0 ? ` (${selected.length})` : ''}
@@ -501,8 +630,8 @@ export function RunsTable({ model }: IRunsTableProps): JSX.Element {
         <div className="mlops-empty" data-testid="mlops-runs-empty">
           <div className="mlops-empty-title">No runs yet — add %%stage to a cell</div>
           <div className="mlops-empty-hint">
-            Run a cell that starts with <code>%%stage NAME</code> (after <code>%load_ext mlops_jupyter</code>)
-            and its run shows up here.
+            Run a cell that starts with <code>%%stage NAME</code> (after{' '}
+            <code>%load_ext mlops_jupyter</code>) and its run shows up here.
           </div>
         </div>
       ) : (
@@ -518,40 +647,54 @@ export function RunsTable({ model }: IRunsTableProps): JSX.Element {
             <div className="mlops-header-groups">
               <div className="mlops-hgroup" style={{ width: CHECK_WIDTH + groupWidth('run') }} />
               {shownParams.length > 0 && (
-                <div className="mlops-hgroup mlops-hgroup-params" style={{ width: groupWidth('params') }}>
+                <div
+                  className="mlops-hgroup mlops-hgroup-params"
+                  style={{ width: groupWidth('params') }}
+                >
                   Params
                 </div>
               )}
               {shownMetrics.length > 0 && (
-                <div className="mlops-hgroup mlops-hgroup-metrics" style={{ width: groupWidth('metrics') }}>
+                <div
+                  className="mlops-hgroup mlops-hgroup-metrics"
+                  style={{ width: groupWidth('metrics') }}
+                >
                   Metrics
                 </div>
               )}
             </div>
             <div className="mlops-header-row" role="row">
-              <div className="mlops-hcell mlops-cell-check mlops-pinned" style={{ width: CHECK_WIDTH, left: 0 }} />
+              <div
+                className="mlops-hcell mlops-cell-check mlops-pinned"
+                style={{ width: CHECK_WIDTH, left: 0 }}
+              />
+              {/* Every header is drawn (one row is cheap); the body draws those in view. */}
               {columns.map(column => {
                 const active = sort.field === column.sortField;
                 return (
-                  <div
-                    key={column.key}
-                    role="columnheader"
-                    className={`mlops-hcell mlops-cell-${column.group}${column.numeric ? ' mlops-num' : ''}${active ? ' mlops-sorted' : ''}${column.pinned ? ' mlops-pinned' : ''}`}
-                    style={{ width: column.width, left: column.pinned ? CHECK_WIDTH : undefined }}
-                    data-testid="mlops-col-header"
-                    data-field={column.sortField}
-                    aria-sort={active ? (sort.desc ? 'descending' : 'ascending') : 'none'}
-                    title={`${column.group === 'run' ? column.label : column.key} — click to sort`}
-                    onClick={() => onHeaderClick(column)}
-                  >
-                    <span className="mlops-hlabel">{column.label}</span>
-                    {active && <span className="mlops-sort-arrow">{sort.desc ? '▼' : '▲'}</span>}
-                  </div>
+                  <React.Fragment key={column.key}>
+                    <div
+                      role="columnheader"
+                      className={`mlops-hcell mlops-cell-${column.group}${column.numeric ? ' mlops-num' : ''}${active ? ' mlops-sorted' : ''}${column.pinned ? ' mlops-pinned' : ''}`}
+                      style={{ width: column.width, left: column.pinned ? CHECK_WIDTH : undefined }}
+                      data-testid="mlops-col-header"
+                      data-field={column.sortField}
+                      aria-sort={active ? (sort.desc ? 'descending' : 'ascending') : 'none'}
+                      title={`${column.group === 'run' ? column.label : column.key} — click to sort`}
+                      onClick={() => onHeaderClick(column)}
+                    >
+                      <span className="mlops-hlabel">{column.label}</span>
+                      {active && <span className="mlops-sort-arrow">{sort.desc ? '▼' : '▲'}</span>}
+                    </div>
+                  </React.Fragment>
                 );
               })}
             </div>
           </div>
-          <div className="mlops-table-body" style={{ height: total * ROW_HEIGHT, width: tableWidth }}>
+          <div
+            className="mlops-table-body"
+            style={{ height: total * ROW_HEIGHT, width: tableWidth }}
+          >
             {rows}
           </div>
           {loader.total === 0 && filtersActive && !loader.error && (

@@ -80,7 +80,9 @@ export class MlopsSidebar extends ReactWidget {
   }
 
   render(): JSX.Element {
-    return <Sidebar {...this._props} initialTab={this._tab} onTabChange={tab => (this._tab = tab)} />;
+    return (
+      <Sidebar {...this._props} initialTab={this._tab} onTabChange={tab => (this._tab = tab)} />
+    );
   }
 
   private _tab: TabId = 'runs';

@@ -4,6 +4,7 @@
 use.
 """
 
+from ._labextension import _jupyter_labextension_paths  # noqa: F401 - JupyterLab looks here
 from ._version import __version__
 
 _TRACKING_API = (

@@ -130,3 +130,22 @@ def test_cli_run_prints_a_summary(project, notebook, tmp_path):
     assert "2 ran in" in first.output
     second = runner.invoke(main, ["run", str(notebook), "-q", "-o", str(tmp_path / "y.ipynb")])
     assert "2 restored in" in second.output and "restored" in second.output.splitlines()[2]
+
+
+def test_a_pickled_variable_restored_in_a_fresh_kernel_keeps_downstream_cached(project, tmp_path):
+    """An estimator (pickled) made by one stage and read by the next: after a fresh kernel
+    restores the first, the second must hit too, though pickle bytes differ between processes."""
+    cells = [
+        new_code_cell("%load_ext mlops_jupyter"),
+        new_code_cell("%%stage fit\nfrom sklearn.ensemble import RandomForestClassifier\n"
+                      "from sklearn.datasets import load_wine\nX, y = load_wine(return_X_y=True, as_frame=True)\n"
+                      "model = RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y)"),
+        new_code_cell("%%stage score\nscore = model.score(X, y)\nprint(score)"),
+    ]
+    path = project.root / "pickled.ipynb"
+    nbformat.write(new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                                      "language": "python"}}), path)
+    assert statuses(run_notebook(path, output=tmp_path / "1.ipynb", progress=False)) == {"fit": "ran", "score": "ran"}
+    for attempt in (2, 3):
+        again = run_notebook(path, output=tmp_path / f"{attempt}.ipynb", progress=False)
+        assert statuses(again) == {"fit": "restored", "score": "restored"}, attempt

@@ -25,7 +25,6 @@ from ..core.objects import CorruptObject, ObjectStore
 from ..core.report import format_duration
 from ..core.spec import StageSpec, parse_stage_line
 from ..core.stage_cache import StageCache, fingerprint
-from ..core import variables
 from ..core.variables import UnsupportedValue, value_hash
 from . import tracking
 from .identity import cell_id, notebook_path
@@ -63,10 +62,11 @@ class StageRunner:
     def __init__(self, shell):
         self.shell = shell
         self.producers: dict[str, tuple[str, str]] = {}  # variable -> (run id, value hash)
-        # Pickle bytes are not canonical: an unpickled object may hash differently from the one
-        # that was saved (from then on it is stable). A pickled output is recorded under the hash
-        # of its reloaded copy, and the original maps to it here, so stages downstream hit alike
-        # after a run and after a restore; a later mutation changes the hash and escapes the alias.
+        # Pickle bytes are not canonical: an unpickled object hashes differently from the one that
+        # was saved, and differently again in another process (set order follows the per-process
+        # string hash seed). So a restored pickled variable maps its hash, taken at once, to the
+        # recorded one: stages downstream hit alike after a run and after a restore, and a later
+        # mutation changes the hash and escapes the alias.
         self.aliases: dict[str, str] = {}
 
     def _hash(self, value: Any) -> str:
@@ -153,6 +153,9 @@ class StageRunner:
             return False, None
         for path, out in cached.outs.items():
             ctx.cache.checkout(ctx.project.root, path, out)
+        for name, value in values.items():
+            if cached.variables[name]["format"] == "pickle":
+                self.aliases[value_hash(value)] = cached.variables[name]["hash"]
         self.shell.user_ns.update(values)
         self._remember_producers(cached.run_id, values, {n: v["hash"] for n, v in cached.variables.items()})
         result = replay(self.shell, cached.outputs)
@@ -281,9 +284,6 @@ class StageRunner:
                 digest = out_hashes.get(name) or self._hash(value)
                 if cacheable:
                     saved = cache.save_variable(value)
-                    if saved["format"] == "pickle":
-                        reloaded = value_hash(variables.load("pickle", str(cache.objects.path(saved["object"]))))
-                        self.aliases[digest] = digest = reloaded
                     saved_vars[name] = {**saved, "hash": digest}
                     store.add_artifact(run_id, Artifact(name, "variable", saved["object"], saved["size"], saved["format"]))
                 out_hashes[name] = digest

@@ -54,8 +54,10 @@ class FileHasher:
             return PathHash("file", digest, st.st_size)
         entries, total = [], 0
         cut = len(str(path)) + 1  # _walk yields paths that start with the folder's
+        posix = os.sep == "/"
         for file, file_st in _walk(str(path)):
-            entries.append((file[cut:].replace(os.sep, "/"), self._file(file, file_st, known, fresh)))
+            relative = file[cut:] if posix else file[cut:].replace(os.sep, "/")
+            entries.append((relative, self._file(file, file_st, known, fresh)))
             total += file_st.st_size
         entries.sort()
         self._save(fresh)
@@ -74,9 +76,9 @@ class FileHasher:
 
     @staticmethod
     def _file(path: str, st: os.stat_result, known: dict, fresh: list) -> str:
-        entry = known.get(path)
-        if entry is not None and entry[:3] == (st.st_ino, st.st_mtime_ns, st.st_size):
-            return entry[3]
+        entry = known.get(path)  # (path, inode, mtime_ns, size, hash)
+        if entry is not None and entry[1] == st.st_ino and entry[2] == st.st_mtime_ns and entry[3] == st.st_size:
+            return entry[4]
         digest = hash_file(path)
         fresh.append((path, st.st_ino, st.st_mtime_ns, st.st_size, digest))
         return digest

@@ -538,14 +538,14 @@ class RunStore:
 
     # --- stat cache and stage cache -------------------------------------------
 
-    def stat_entries(self, folder: str) -> dict[str, tuple[int, int, int, str]]:
-        """Known (inode, mtime_ns, size, hash) of every file under ``folder`` (an absolute path)."""
+    def stat_entries(self, folder: str) -> dict[str, tuple[str, int, int, int, str]]:
+        """Known (path, inode, mtime_ns, size, hash) of every file under ``folder`` (absolute), by path."""
         prefix = folder.rstrip("/") + "/"
         rows = self._query(
             "SELECT path, inode, mtime_ns, size, hash FROM stat_cache WHERE path = ? OR (path >= ? AND path < ?)",
             [folder, prefix, prefix[:-1] + "0"],  # '0' follows '/': the range of paths under folder/
         )
-        return {path: (inode, mtime, size, digest) for path, inode, mtime, size, digest in rows}
+        return {row[0]: row for row in rows}
 
     def save_stat_entries(self, rows: Sequence[tuple[str, int, int, int, str]]) -> None:
         if rows:

@@ -9,6 +9,7 @@ cell id comes from the execute request's metadata (JupyterLab sends
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -54,12 +55,11 @@ def cell_id(shell, root: Path, body: str) -> str | None:
     if path is None or not path.exists():
         return None
     try:
-        import nbformat
-
-        notebook = nbformat.read(path, as_version=4)
-    except Exception:
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])  # nbformat's import is slow
+    except (OSError, ValueError):
         return None
-    for cell in notebook.cells:
-        if cell.cell_type == "code" and cell.source.rstrip().endswith(body.rstrip()) and "%%stage" in cell.source:
+    for cell in cells:
+        source = "".join(cell.get("source", ""))
+        if cell.get("cell_type") == "code" and "%%stage" in source and source.rstrip().endswith(body.rstrip()):
             return cell.get("id")
     return None

@@ -283,3 +283,15 @@ def test_mlops_line_magic(shell, project, capsys):
     run(shell, "%mlops experiment other")
     run(shell, "%%stage b\nk2 = 2")
     assert runs_of(project, "b")[0].run.experiment == "other"
+
+
+def test_a_notebook_defined_class_change_reruns(shell, project):
+    """Values of classes defined in the notebook hash with their code, not just their name."""
+    run(shell, "class Scaler:\n    def __init__(self):\n        self.k = 2\n    def apply(self, x):\n        return x * self.k\nscaler = Scaler()")
+    cell = "%%stage use\n" + BUMP + "y = scaler.apply(3)"
+    run(shell, cell)
+    run(shell, cell)
+    assert counter() == 1
+    run(shell, "class Scaler:\n    def __init__(self):\n        self.k = 2\n    def apply(self, x):\n        return x * self.k + 1\nscaler = Scaler()")
+    run(shell, cell)
+    assert counter() == 2 and shell.user_ns["y"] == 7

@@ -14,7 +14,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..core import lockfile, runenv
+from ..core import lockfile, runenv, yamlio
 from ..core import params as params_mod
 from ..core.errors import MlopsError
 from ..core.hashing import DepError, FileHasher, PathHash
@@ -307,9 +307,7 @@ class StageRunner:
             if not file.exists():
                 continue
             try:
-                import yaml
-
-                data = yaml.safe_load(file.read_text())
+                data = yamlio.load(file.read_text())  # JSON is YAML too
             except Exception as e:
                 self._note(f"mlops: metrics file {path} could not be read ({e}); its values are not logged")
                 continue

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .core import runenv
 from .core.errors import MlopsError
-from .core.spec import split_cell
+from .core.spec import SpecError, stage_of_cell
 
 
 class NotebookFailed(MlopsError):
@@ -40,8 +40,12 @@ class NotebookRun:
 
 
 def _stage_name(source: str) -> str | None:
-    parts = split_cell(source)
-    return parts[0].split()[0] if parts and parts[0].split() else None
+    """For the progress bar: the stage a cell is, if it is a well-formed one."""
+    try:
+        spec = stage_of_cell(source)
+    except SpecError:
+        return None
+    return spec.name if spec else None
 
 
 def run_notebook(

@@ -93,9 +93,27 @@ def _overlaps(out: str, dep: str) -> bool:
     return out == dep or dep.startswith(out + "/") or out.startswith(dep + "/")
 
 
+def cell_source(cell) -> str:
+    """A cell's source as one string (raw .ipynb JSON may keep it as a list of lines)."""
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def read_notebook(path: str | Path) -> dict:
+    """A notebook file as its JSON (nbformat's import costs more than the rest of a status)."""
+    try:
+        notebook = json.loads(Path(path).read_text(encoding="utf-8"))
+        if "cells" not in notebook:  # nbformat 3 and older: let nbformat convert it
+            import nbformat
+
+            notebook = nbformat.read(str(path), as_version=4)
+    except (OSError, ValueError) as e:
+        raise GraphError(f"cannot read notebook {path}: {e}") from None
+    return notebook
+
+
 def _code_cell(index: int, cell) -> CodeCell:
-    source = cell["source"]
-    source = "".join(source) if isinstance(source, list) else source  # raw .ipynb JSON keeps lines
+    source = cell_source(cell)
     spec = None
     parts = split_cell(source)
     if parts is not None:
@@ -178,13 +196,5 @@ def build(notebook) -> Pipeline:
 
 
 def load(path: str | Path) -> Pipeline:
-    """The pipeline of a notebook file (read as JSON: nbformat's import costs more than the rest)."""
-    try:
-        notebook = json.loads(Path(path).read_text(encoding="utf-8"))
-        if "cells" not in notebook:  # nbformat 3 and older: let nbformat convert it
-            import nbformat
-
-            notebook = nbformat.read(str(path), as_version=4)
-    except (OSError, ValueError) as e:
-        raise GraphError(f"cannot read notebook {path}: {e}") from None
-    return build(notebook)
+    """The pipeline of a notebook file."""
+    return build(read_notebook(path))

@@ -130,6 +130,16 @@ class Project:
     def lock_path(self) -> Path:
         return self.root / "mlops.lock"
 
+    def name_of(self, path: str | os.PathLike, folder: str | os.PathLike | None = None) -> str:
+        """How the project names a path (``folder``-relative when not absolute): relative to
+        the root in posix form, or absolute when it lies outside. Lock entries, artifacts, status
+        and run identity all name files this way."""
+        absolute = (Path(folder or os.getcwd()) / path).resolve()
+        try:
+            return absolute.relative_to(self.root).as_posix()
+        except ValueError:
+            return absolute.as_posix()
+
     def config(self) -> Config:
         return load_config(self.config_path)
 

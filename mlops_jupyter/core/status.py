@@ -36,14 +36,6 @@ class StageStatus:
     cell_id: str | None = None
 
 
-def _relative(project: Project, folder: Path, path: str) -> str:
-    absolute = (folder / path).resolve()
-    try:
-        return absolute.relative_to(project.root).as_posix()
-    except ValueError:
-        return absolute.as_posix()
-
-
 def _param_reasons(old: dict, new: dict) -> list[str]:
     before, after = params_mod.flatten(old), params_mod.flatten(new)
     reasons = []
@@ -84,7 +76,7 @@ class _Checker:
             reasons.append(str(e))
         locked_deps = {d["path"]: d["hash"] for d in entry.get("deps") or []}
         for dep in spec.deps:
-            path = _relative(self.project, self.folder, dep)
+            path = self.project.name_of(dep, self.folder)
             try:
                 digest = self.hasher.hash_path(self.folder / dep).hash
             except DepError:
@@ -94,11 +86,11 @@ class _Checker:
                 reasons.append(f"dep {path} added")
             elif locked_deps[path] != digest:
                 reasons.append(f"dep {path} changed")
-        declared_deps = {_relative(self.project, self.folder, d) for d in spec.deps}
+        declared_deps = {self.project.name_of(d, self.folder) for d in spec.deps}
         reasons += [f"dep {path} removed" for path in sorted(set(locked_deps) - declared_deps)]
         locked_outs = {o["path"]: o["hash"] for o in entry.get("outs") or []}
         for out in spec.all_outs:
-            path = _relative(self.project, self.folder, out)
+            path = self.project.name_of(out, self.folder)
             target = self.folder / out
             if not target.exists():
                 reasons.append(f"out {path} missing")
@@ -136,10 +128,7 @@ class _Checker:
 
 def pipeline_status(pipeline: Pipeline, notebook_path: Path, project: Project, store: RunStore | None) -> list[StageStatus]:
     notebook_path = notebook_path.resolve()
-    try:
-        notebook = notebook_path.relative_to(project.root).as_posix()
-    except ValueError:
-        notebook = notebook_path.as_posix()
+    notebook = project.name_of(notebook_path)
     checker = _Checker(pipeline, project, notebook_path.parent, FileHasher(store), store, notebook,
                        lockfile.read(project.lock_path))
     return checker.check()

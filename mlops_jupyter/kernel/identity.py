@@ -9,12 +9,12 @@ cell id comes from the execute request's metadata (JupyterLab sends
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from ..core import runenv
-
+from ..core.graph import GraphError, cell_source, read_notebook
+from ..core.project import Project
 
 
 def notebook_file(shell) -> Path | None:
@@ -26,16 +26,10 @@ def notebook_file(shell) -> Path | None:
     return path if path.is_absolute() else (Path.cwd() / path)
 
 
-def notebook_path(shell, root: Path) -> str | None:
-    """The notebook's path relative to the project root (absolute if outside it)."""
+def notebook_path(shell, project: Project) -> str | None:
+    """The notebook as the project names it (relative to its root)."""
     path = notebook_file(shell)
-    if path is None:
-        return None
-    path = path.resolve()
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
+    return None if path is None else project.name_of(path)
 
 
 def _request_metadata(shell) -> dict:
@@ -47,7 +41,7 @@ def _request_metadata(shell) -> dict:
     return parent.get("metadata") or {}
 
 
-def cell_id(shell, root: Path, body: str) -> str | None:
+def cell_id(shell, body: str) -> str | None:
     found = _request_metadata(shell).get("cellId")
     if found:
         return found
@@ -55,11 +49,11 @@ def cell_id(shell, root: Path, body: str) -> str | None:
     if path is None or not path.exists():
         return None
     try:
-        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])  # nbformat's import is slow
-    except (OSError, ValueError):
+        cells = read_notebook(path)["cells"]
+    except GraphError:
         return None
     for cell in cells:
-        source = "".join(cell.get("source", ""))
+        source = cell_source(cell)
         if cell.get("cell_type") == "code" and "%%stage" in source and source.rstrip().endswith(body.rstrip()):
             return cell.get("id")
     return None

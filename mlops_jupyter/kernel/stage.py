@@ -75,14 +75,6 @@ class StageRunner:
 
     # --- helpers ----------------------------------------------------------------
 
-    def _rel(self, project, path: str) -> str:
-        """A path as the lock file and the artifacts name it: relative to the project root."""
-        absolute = (Path.cwd() / path).resolve()
-        try:
-            return absolute.relative_to(project.root).as_posix()
-        except ValueError:
-            return absolute.as_posix()
-
     @staticmethod
     def _note(message: str) -> None:
         print(message, file=sys.stderr)
@@ -109,7 +101,7 @@ class StageRunner:
         deps = {}
         for dep in spec.deps:
             try:
-                deps[self._rel(project, dep)] = hasher.hash_path(dep)
+                deps[project.name_of(dep)] = hasher.hash_path(dep)
             except DepError:
                 raise UsageError(f"stage {spec.name!r}: dep {dep} does not exist; create it or fix -d") from None
         try:
@@ -130,7 +122,7 @@ class StageRunner:
             fp = fingerprint(
                 stage=spec.name, code=code_hash(body), params=declared,
                 deps={path: h.hash for path, h in deps.items()}, inputs=inputs,
-                outs=[self._rel(project, p) for p in spec.all_outs],
+                outs=[project.name_of(p) for p in spec.all_outs],
             )
         return Context(spec, body, store, project, hasher, cache, declared, flat, deps, inputs, problems, fp)
 
@@ -188,7 +180,7 @@ class StageRunner:
             self._note(f"mlops: stage {spec.name!r} runs uncached: {problem}")
         active = tracking.TRACKER.start_run(
             stage=spec.name, project=project,
-            notebook=notebook_path(self.shell, project.root), cell_id=cell_id(self.shell, project.root, ctx.body),
+            notebook=notebook_path(self.shell, project), cell_id=cell_id(self.shell, ctx.body),
             code=ctx.body, code_hash=code_hash(ctx.body), fingerprint=ctx.fingerprint,
         )
         run_id = active.run_id
@@ -271,7 +263,7 @@ class StageRunner:
         self._log_figures(ctx, run_id, outputs)
         cached_outs: dict[str, dict] = {}
         for path in spec.all_outs:
-            relative = self._rel(project, path)
+            relative = project.name_of(path)
             hashed = ctx.hasher.hash_path(path)
             if path in spec.cached_outs and not spec.no_cache:
                 cached_outs[relative] = cache.save_out(Path(path), hashed)
@@ -333,7 +325,7 @@ class StageRunner:
         outs = []
         for path in spec.all_outs:
             if Path(path).exists():
-                entry = {"path": self._rel(ctx.project, path), "hash": ctx.hasher.hash_path(path).hash}
+                entry = {"path": ctx.project.name_of(path), "hash": ctx.hasher.hash_path(path).hash}
                 outs.append(entry if path in cached else {**entry, "cache": False})
         entry = {
             "fingerprint": ctx.fingerprint,

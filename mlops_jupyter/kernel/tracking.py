@@ -101,6 +101,7 @@ class Tracker:
         self._flusher: threading.Thread | None = None
         self._interval = 1.0
         self._experiment: str | None = None
+        self._default_experiments: dict[Path, str] = {}  # core.experiment of each opened project
         self._warned = False
         self.crashed = False  # set by the excepthook: runs left open at exit end as failed
 
@@ -114,6 +115,7 @@ class Tracker:
             config = project.ensure().config()
             store = RunStore(project.db_path, busy_timeout=config.core.busy_timeout)
             self._interval = config.core.metric_flush_interval
+            self._default_experiments[project.root] = config.core.experiment
             opened = self._stores[project.root] = (store, project)
         return opened
 
@@ -123,7 +125,8 @@ class Tracker:
     # --- runs -------------------------------------------------------------------
 
     def experiment(self, project: Project) -> str:
-        return self._experiment or os.environ.get("MLOPS_JUPYTER_EXPERIMENT") or project.config().core.experiment
+        return (self._experiment or os.environ.get("MLOPS_JUPYTER_EXPERIMENT")
+                or self._default_experiments[project.root])
 
     def set_experiment(self, name: str) -> None:
         self._experiment = check_key("experiment", name)

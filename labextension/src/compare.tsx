@@ -5,7 +5,7 @@
  */
 import { MainAreaWidget } from '@jupyterlab/apputils';
 import { ReactWidget } from '@jupyterlab/ui-components';
-import React, { useEffect, useState } from 'react';
+import React, { useState } from 'react';
 
 import { HistoryPoint, MetricsResponse, RunDetail, getMetrics, getRun, metricNumber } from './api';
 import { ArtifactImage } from './artifacts';
@@ -21,7 +21,7 @@ import {
   shortId
 } from './format';
 import { mlopsIcon } from './icons';
-import { MlopsModel } from './model';
+import { MlopsModel, useLiveData } from './model';
 import { StatusBadge } from './runsTable';
 
 interface IRow {
@@ -216,39 +216,15 @@ export function CompareView(props: {
   model: MlopsModel;
 }): JSX.Element {
   const { runIds, path, model } = props;
-  const [runs, setRuns] = useState<RunDetail[] | null>(null);
-  const [histories, setHistories] = useState<MetricsResponse['histories']>({});
-  const [error, setError] = useState<string | null>(null);
   const [onlyDiffering, setOnlyDiffering] = useState(false);
-
-  useEffect(() => {
-    let cancelled = false;
-    const load = () => {
-      Promise.all([
-        Promise.all(runIds.map(id => getRun(id, path))),
-        getMetrics(runIds, { path })
-      ]).then(
-        ([details, metrics]) => {
-          if (!cancelled) {
-            setRuns(details);
-            setHistories(metrics.histories);
-            setError(null);
-          }
-        },
-        reason => {
-          if (!cancelled) {
-            setError(reason instanceof Error ? reason.message : String(reason));
-          }
-        }
-      );
-    };
-    load();
-    model.versionChanged.connect(load);
-    return () => {
-      cancelled = true;
-      model.versionChanged.disconnect(load);
-    };
-  }, [runIds.join(','), path, model]);
+  const { data, error } = useLiveData(
+    model,
+    () =>
+      Promise.all([Promise.all(runIds.map(id => getRun(id, path))), getMetrics(runIds, { path })]),
+    [runIds.join(','), path]
+  );
+  const runs = data ? data[0] : null;
+  const histories: MetricsResponse['histories'] = data ? data[1].histories : {};
 
   if (!runs) {
     return (

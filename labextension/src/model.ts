@@ -121,3 +121,41 @@ export function useSignal<T>(signal: ISignal<T, any> | null | undefined): number
   }, [signal]);
   return count;
 }
+
+/**
+ * Data from `load`, fetched again whenever the store's version changes. A result that arrives
+ * after the view is gone, or after its inputs changed, is dropped; an error keeps the last data.
+ */
+export function useLiveData<T>(
+  model: MlopsModel,
+  load: () => Promise<T>,
+  deps: ReadonlyArray<unknown>
+): { data: T | null; error: string | null } {
+  const [data, setData] = useState<T | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    let cancelled = false;
+    const fetch = () => {
+      load().then(
+        value => {
+          if (!cancelled) {
+            setData(value);
+            setError(null);
+          }
+        },
+        reason => {
+          if (!cancelled) {
+            setError(reason instanceof Error ? reason.message : String(reason));
+          }
+        }
+      );
+    };
+    fetch();
+    model.versionChanged.connect(fetch);
+    return () => {
+      cancelled = true;
+      model.versionChanged.disconnect(fetch);
+    };
+  }, [model, ...deps]);
+  return { data, error };
+}

@@ -4,9 +4,9 @@
  */
 import { MainAreaWidget } from '@jupyterlab/apputils';
 import { ReactWidget } from '@jupyterlab/ui-components';
-import React, { useEffect, useState } from 'react';
+import React, { useState } from 'react';
 
-import { RunDetail, getRun } from './api';
+import { getRun } from './api';
 import { ArtifactImage, downloadArtifact } from './artifacts';
 import { MetricChart, Sparkline, runColor } from './charts';
 import {
@@ -19,7 +19,7 @@ import {
   shortId
 } from './format';
 import { mlopsIcon } from './icons';
-import { MlopsModel } from './model';
+import { MlopsModel, useLiveData } from './model';
 import { StatusBadge } from './runsTable';
 
 function Section(props: {
@@ -60,34 +60,8 @@ export function RunDetailView(props: {
   model: MlopsModel;
 }): JSX.Element {
   const { runId, path, model } = props;
-  const [run, setRun] = useState<RunDetail | null>(null);
-  const [error, setError] = useState<string | null>(null);
   const [expanded, setExpanded] = useState<string | null>(null);
-
-  useEffect(() => {
-    let cancelled = false;
-    const load = () => {
-      getRun(runId, path).then(
-        value => {
-          if (!cancelled) {
-            setRun(value);
-            setError(null);
-          }
-        },
-        reason => {
-          if (!cancelled) {
-            setError(reason instanceof Error ? reason.message : String(reason));
-          }
-        }
-      );
-    };
-    load();
-    model.versionChanged.connect(load);
-    return () => {
-      cancelled = true;
-      model.versionChanged.disconnect(load);
-    };
-  }, [runId, path, model]);
+  const { data: run, error } = useLiveData(model, () => getRun(runId, path), [runId, path]);
 
   if (error && !run) {
     return (

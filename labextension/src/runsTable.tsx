@@ -18,6 +18,38 @@ import {
 import { MlopsModel, useSignal } from './model';
 import { IRunsQuery, RunsLoader } from './runsLoader';
 
+const STATUSES = ['running', 'finished', 'failed', 'killed'];
+
+/** A filter select: "any" first, then the choices (the current value kept even if it is gone). */
+function ChoiceSelect(props: {
+  testId: string;
+  label: string;
+  anyLabel: string;
+  choices: string[];
+  value: string;
+  onChange: (value: string) => void;
+  narrow?: boolean;
+}): JSX.Element {
+  const { choices, value } = props;
+  return (
+    <select
+      className={`mlops-select${props.narrow ? ' mlops-select-narrow' : ''}`}
+      data-testid={props.testId}
+      aria-label={props.label}
+      value={value}
+      onChange={e => props.onChange(e.target.value)}
+    >
+      <option value="">{props.anyLabel}</option>
+      {choices.map(name => (
+        <option key={name} value={name}>
+          {name}
+        </option>
+      ))}
+      {value && !choices.includes(value) && <option value={value}>{value}</option>}
+    </select>
+  );
+}
+
 export const ROW_HEIGHT = 26;
 const OVERSCAN = 12;
 const COLUMN_OVERSCAN_PX = 320;
@@ -500,51 +532,31 @@ export function RunsTable({ model }: IRunsTableProps): JSX.Element {
     <div className="mlops-runs" data-testid="mlops-runs">
       <div className="mlops-runs-filters">
         <div className="mlops-filter-row">
-          <select
-            className="mlops-select"
-            data-testid="mlops-experiment-select"
-            aria-label="Experiment"
+          <ChoiceSelect
+            testId="mlops-experiment-select"
+            label="Experiment"
+            anyLabel="All experiments"
+            choices={experiments}
             value={experiment}
-            onChange={e => setExperiment(e.target.value)}
-          >
-            <option value="">All experiments</option>
-            {experiments.map(name => (
-              <option key={name} value={name}>
-                {name}
-              </option>
-            ))}
-            {experiment && !experiments.includes(experiment) && (
-              <option value={experiment}>{experiment}</option>
-            )}
-          </select>
-          <select
-            className="mlops-select"
-            data-testid="mlops-stage-select"
-            aria-label="Stage"
+            onChange={setExperiment}
+          />
+          <ChoiceSelect
+            testId="mlops-stage-select"
+            label="Stage"
+            anyLabel="All stages"
+            choices={stages}
             value={stage}
-            onChange={e => setStage(e.target.value)}
-          >
-            <option value="">All stages</option>
-            {stages.map(name => (
-              <option key={name} value={name}>
-                {name}
-              </option>
-            ))}
-            {stage && !stages.includes(stage) && <option value={stage}>{stage}</option>}
-          </select>
-          <select
-            className="mlops-select mlops-select-narrow"
-            data-testid="mlops-status-select"
-            aria-label="Status"
+            onChange={setStage}
+          />
+          <ChoiceSelect
+            testId="mlops-status-select"
+            label="Status"
+            anyLabel="Any status"
+            choices={STATUSES}
             value={status}
-            onChange={e => setStatus(e.target.value)}
-          >
-            <option value="">Any status</option>
-            <option value="running">running</option>
-            <option value="finished">finished</option>
-            <option value="failed">failed</option>
-            <option value="killed">killed</option>
-          </select>
+            onChange={setStatus}
+            narrow
+          />
         </div>
         <div className="mlops-filter-row">
           <input

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from common import start_jupyter
 
 from mlops_jupyter.core.environment import capture
 from mlops_jupyter.core.project import init_project
@@ -45,12 +43,6 @@ def fill(root: Path, runs: int) -> list[str]:
             store.end_run(run.id, "finished", end_time=1_700_000_000_500 + i)
             ids.append(run.id)
     return ids
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url: str) -> bytes:
@@ -79,21 +71,9 @@ def main() -> None:
     started = time.perf_counter()
     ids = fill(root, args.runs)
     print(f"store: {args.runs:,} runs x 20 params x 10 metrics (x3 steps) in {time.perf_counter() - started:.1f} s")
-    port = free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "jupyter"), "server", "--allow-root", "--no-browser", f"--port={port}",
-         "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
-         "--ServerApp.jpserver_extensions={'mlops_jupyter': True}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}/mlops-jupyter"
+    server, root_url = start_jupyter("server", root, TOKEN, "--ServerApp.jpserver_extensions={'mlops_jupyter': True}")
+    base = f"{root_url}/mlops-jupyter"
     try:
-        for _ in range(200):
-            try:
-                get(f"{base}/state")
-                break
-            except OSError:
-                time.sleep(0.1)
         cases = [
             ("GET runs, first page (limit=100)", f"{base}/runs?limit=100"),
             ("GET runs, sorted by metrics.m3", f"{base}/runs?limit=100&sort=metrics.m3%20DESC"),

@@ -15,37 +15,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_server import fill, free_port  # noqa: E402
+from bench_server import fill
+from common import start_jupyter
 
 TOKEN = "bench-sidebar"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def start_lab(root: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "jupyter"), "lab", "--allow-root", "--no-browser", f"--port={port}",
-         "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
-         "--LabApp.news_url=None"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(urllib.request.Request(f"{base}/api/status", headers={"Authorization": f"token {TOKEN}"}), timeout=2)
-            return process, base
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("jupyter lab did not start")
 
 
 def main() -> None:
@@ -56,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-sidebar-"))
     fill(root, args.runs)
-    process, base = start_lab(root)
+    process, base = start_jupyter("lab", root, TOKEN, "--LabApp.news_url=None")
     open_times, load_times, sort_times = [], [], []
     try:
         with sync_playwright() as playwright:
@@ -101,7 +80,7 @@ def main() -> None:
     loads = [t for t in load_times if t == t]
     if loads:
         print(f"{'navigate to /lab -> first rows (Lab start-up incl.)':<52}{statistics.median(loads) * 1000:>8.0f}ms")
-    print(f"{'click a metric header -> 10,000 runs re-sorted':<52}{statistics.median(sort_times) * 1000:>8.0f}ms")
+    print(f"{f'click a metric header -> {args.runs:,} runs re-sorted':<52}{statistics.median(sort_times) * 1000:>8.0f}ms")
 
 
 if __name__ == "__main__":

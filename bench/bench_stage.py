@@ -74,7 +74,6 @@ import cProfile
 import gc
 import hashlib
 import io
-import json
 import os
 import platform
 import pstats
@@ -89,6 +88,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
+
+from common import fmt_ratio, fmt_seconds
 
 perf_counter = time.perf_counter
 
@@ -123,20 +124,6 @@ FRAME_COLUMNS = 25
 
 
 # --- formatting ---------------------------------------------------------------------
-
-
-def fmt_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "n/a"
-    if abs(seconds) < 1e-3:
-        return f"{seconds * 1e6:.1f} µs"
-    if abs(seconds) < 1.0:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds:.2f} s"
-
-
-def fmt_ratio(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:,.2f}x"
 
 
 def fmt_gbs(value: float | None) -> str:

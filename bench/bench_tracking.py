@@ -56,6 +56,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from common import fmt_ratio, fmt_seconds
+
 perf_counter = time.perf_counter
 
 EXPERIMENT = "bench"
@@ -86,22 +88,8 @@ QUICK = Sizes(20_000, 100, 200, 20, 10, 3, 5, 3)
 # --- formatting ---------------------------------------------------------------------
 
 
-def fmt_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "n/a"
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.2f} µs"
-    if seconds < 1.0:
-        return f"{seconds * 1e3:.1f} ms"
-    return f"{seconds:.2f} s"
-
-
 def fmt_rate(rate: float | None) -> str:
     return "n/a" if rate is None else f"{rate:,.0f}/s"
-
-
-def fmt_ratio(ratio: float | None) -> str:
-    return "n/a" if ratio is None else f"{ratio:,.1f}x"
 
 
 def ratio(a: float | None, b: float | None) -> float | None:

@@ -12,7 +12,6 @@ import pytest
 from click.testing import CliRunner
 
 from mlops_jupyter.cli import main
-from mlops_jupyter.core.store import RunStore
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from mlops_jupyter.core.store import RunStore
@@ -129,7 +128,7 @@ def test_dep_folder_change_reruns(shell, project):
 
 
 def test_in_place_mutation_is_an_output(shell, project):
-    run(shell, "df = pd.DataFrame({'a': [1, 2, 3], 'b': [4, 5, 6]})".replace("pd.", "__import__('pandas')."))
+    run(shell, "import pandas as pd\ndf = pd.DataFrame({'a': [1, 2, 3], 'b': [4, 5, 6]})")
     cell = "%%stage clean\n" + BUMP + "df.drop(columns='b', inplace=True)"
     run(shell, cell)
     assert list(shell.user_ns["df"].columns) == ["a"]
@@ -137,7 +136,7 @@ def test_in_place_mutation_is_an_output(shell, project):
         detail = store.get_run(runs_of(project, "clean")[0].run.id)
     assert "df" in {a.name for a in detail.artifacts if a.kind == "variable"}
     # From the same starting value, the cache gives back the mutated frame without running.
-    run(shell, "df = pd.DataFrame({'a': [1, 2, 3], 'b': [4, 5, 6]})".replace("pd.", "__import__('pandas')."))
+    run(shell, "import pandas as pd\ndf = pd.DataFrame({'a': [1, 2, 3], 'b': [4, 5, 6]})")
     run(shell, cell)
     assert counter() == 1 and list(shell.user_ns["df"].columns) == ["a"]
 

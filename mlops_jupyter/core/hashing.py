@@ -14,11 +14,16 @@ from pathlib import Path
 
 from .errors import MlopsError
 from .objects import hash_bytes, hash_file
+from .project import STATE_DIRS, STATE_FILES, is_state_path
 from .store import RunStore
 
 
 class DepError(MlopsError, FileNotFoundError):
     """A declared dependency that does not exist."""
+
+
+class StatePathError(MlopsError, ValueError):
+    """A path inside the tool state (``.mlops/``, ``.git/``), which is never user data."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,8 @@ class FileHasher:
     def hash_path(self, path: str | os.PathLike) -> PathHash:
         """Hash a file or folder; raises ``DepError`` if it does not exist."""
         path = Path(path).absolute()
+        if is_state_path(path):
+            raise StatePathError(f"{path} is part of the project's own state (.mlops/, .git/, mlops.lock), not data")
         try:
             st = path.stat()
         except FileNotFoundError:
@@ -53,9 +60,9 @@ class FileHasher:
             self._save(fresh)
             return PathHash("file", digest, st.st_size)
         entries, total = [], 0
-        cut = len(str(path)) + 1  # _walk yields paths that start with the folder's
+        cut = len(str(path)) + 1  # walk_files yields paths that start with the folder's
         posix = os.sep == "/"
-        for file, file_st in _walk(str(path)):
+        for file, file_st in walk_files(str(path)):
             relative = file[cut:] if posix else file[cut:].replace(os.sep, "/")
             entries.append((relative, self._file(file, file_st, known, fresh)))
             total += file_st.st_size
@@ -67,6 +74,14 @@ class FileHasher:
 
     def hash_file(self, path: str | os.PathLike) -> str:
         return self.hash_path(path).hash
+
+    def hash_cache_object(self, path: str | os.PathLike) -> str:
+        """The hash of an object of our own cache (inside ``.mlops/``), through the stat cache."""
+        path = os.fspath(path)
+        fresh: list[tuple] = []
+        digest = self._file(path, os.stat(path), self._known(path), fresh)
+        self._save(fresh)
+        return digest
 
     def remember(self, path: str | os.PathLike, digest: str) -> None:
         """Record a hash just computed elsewhere (a file written by content), so it is not read again."""
@@ -88,14 +103,16 @@ class FileHasher:
             self.store.save_stat_entries(rows)
 
 
-def _walk(folder: str):
-    """(path, stat) of every file below ``folder``, following no symlinked folders."""
+def walk_files(folder: str):
+    """(path, stat) of every file below ``folder``, following no symlinked folders and skipping
+    tool state (``.mlops/``, ``.git/``, ``mlops.lock``)."""
     stack = [folder]
     while stack:
         current = stack.pop()
         with os.scandir(current) as it:
             for entry in it:
                 if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                elif entry.is_file():
+                    if entry.name not in STATE_DIRS:
+                        stack.append(entry.path)
+                elif entry.is_file() and entry.name not in STATE_FILES:
                     yield entry.path, entry.stat()

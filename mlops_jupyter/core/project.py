@@ -16,6 +16,17 @@ from .errors import ProjectError
 
 ENV_VAR = "MLOPS_JUPYTER_DIR"
 MLOPS_DIR = ".mlops"
+LOCK_FILE = "mlops.lock"
+# Tool state, never user data: not hashed, copied, cached or restored, at any depth. (Reading a
+# store file to hash or copy it would also drop this process's SQLite locks on it.)
+STATE_DIRS = frozenset({MLOPS_DIR, ".git"})
+STATE_FILES = frozenset({LOCK_FILE, f".{LOCK_FILE}.tmp"})
+
+
+def is_state_path(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is tool state: inside ``.mlops/`` or ``.git/``, or a ``mlops.lock``."""
+    parts = Path(path).parts
+    return not STATE_DIRS.isdisjoint(parts) or (bool(parts) and parts[-1] in STATE_FILES)
 
 DEFAULT_CONFIG = """\
 # mlops-jupyter project settings. Every key is optional.
@@ -128,7 +139,7 @@ class Project:
 
     @property
     def lock_path(self) -> Path:
-        return self.root / "mlops.lock"
+        return self.root / LOCK_FILE
 
     def name_of(self, path: str | os.PathLike, folder: str | os.PathLike | None = None) -> str:
         """How the project names a path (``folder``-relative when not absolute): relative to
@@ -139,6 +150,12 @@ class Project:
             return absolute.relative_to(self.root).as_posix()
         except ValueError:
             return absolute.as_posix()
+
+    def holds_state(self, path: str | os.PathLike) -> bool:
+        """Whether a path (cwd-relative unless absolute) is, lies in or contains this project's
+        own state: the project folder itself or above, or anything in ``.mlops/`` or ``.git/``."""
+        absolute = (Path.cwd() / path).resolve()
+        return is_state_path(absolute) or absolute == self.root or absolute in self.root.parents
 
     def config(self) -> Config:
         return load_config(self.config_path)

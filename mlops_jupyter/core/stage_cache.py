@@ -1,9 +1,13 @@
 """Stage results keyed by fingerprint: outputs, variables and out files as objects.
 
 A result is a JSON manifest object naming other objects. Before anything is
-restored every object it names is verified (through the stat cache, so an
-untouched object is not re-read), so a corrupt or missing object turns the
-hit into a miss and nothing half-restored ever reaches the user.
+restored every object it names is verified, so a corrupt or missing object
+turns the hit into a miss and nothing half-restored ever reaches the user.
+What could run code if altered — the manifest, replayed output payloads
+(HTML, JavaScript) and pickled variables — is read in full and hashed on every
+restore, and exactly the bytes that verified are used. Typed data (npy,
+parquet, JSON) and out files go through the stat cache: an untouched object
+(same inode, mtime and size) is not re-read.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ class CachedStage:
     outputs: list[dict]
     variables: dict[str, dict]
     outs: dict[str, dict]
-    loaded: dict[str, Any] = field(default_factory=dict)
+    pickles: dict[str, bytes] = field(default_factory=dict)  # verified bytes of pickled variables
 
 
 def reflink_or_copy(source: Path, target: Path) -> None:
@@ -118,14 +122,23 @@ class StageCache:
 
     # --- reading ----------------------------------------------------------------
 
-    def _verify(self, digest: str) -> Path:
+    def _verified_path(self, digest: str) -> Path:
+        """An object whose wrong bytes cannot execute, checked through the stat cache."""
         path = self.objects.path(digest)
         if not path.exists():
             raise CorruptObject(f"object {digest[:12]} is missing from the cache")
-        if self.hasher.hash_file(path) != digest:
-            path.unlink()  # so the next save writes a sound copy instead of keeping this one
+        if self.hasher.hash_cache_object(path) != digest:
+            path.unlink()
             raise CorruptObject(f"object {digest[:12]} is corrupt (its content changed)")
         return path
+
+    def _verified_bytes(self, digest: str) -> bytes:
+        """An object read in full and hashed, whatever its stat says."""
+        try:
+            return self.objects.read_bytes(digest)
+        except CorruptObject:
+            self.objects.path(digest).unlink(missing_ok=True)
+            raise
 
     def lookup(self, fingerprint: str) -> CachedStage | None:
         """The verified cached result, or None; a broken entry is dropped with ``CorruptObject``."""
@@ -134,20 +147,23 @@ class StageCache:
             return None
         manifest_hash, run_id, seconds = entry
         try:
-            manifest = json.loads(self._verify(manifest_hash).read_bytes())
+            manifest = json.loads(self._verified_bytes(manifest_hash))
             if manifest.get("version") != MANIFEST_VERSION:
                 raise CorruptObject(f"cache entry written by another version (manifest v{manifest.get('version')})")
             cached = CachedStage(fingerprint, run_id, seconds, [], manifest["variables"], manifest["outs"])
             for output in manifest["outputs"]:
                 for mime, value in (output.get("data") or {}).items():
                     if isinstance(value, dict) and "$object" in value:
-                        output["data"][mime] = self._verify(value["$object"]).read_text()
+                        output["data"][mime] = self._verified_bytes(value["$object"]).decode()
                 cached.outputs.append(output)
-            for saved in cached.variables.values():
-                self._verify(saved["object"])
+            for name, saved in cached.variables.items():
+                if saved["format"] == "pickle":
+                    cached.pickles[name] = self._verified_bytes(saved["object"])
+                else:
+                    self._verified_path(saved["object"])
             for out in cached.outs.values():
                 for _, digest in out.get("files") or [[None, out["hash"]]]:
-                    self._verify(digest)
+                    self._verified_path(digest)
             return cached
         except CorruptObject:
             self.store.forget_stage(fingerprint)
@@ -163,7 +179,10 @@ class StageCache:
         try:
             for name, saved in cached.variables.items():
                 try:
-                    values[name] = variables.load(saved["format"], str(self.objects.path(saved["object"])))
+                    if name in cached.pickles:
+                        values[name] = variables.unpickle(cached.pickles[name])
+                    else:
+                        values[name] = variables.load(saved["format"], str(self.objects.path(saved["object"])))
                 except Exception as e:
                     self.store.forget_stage(cached.fingerprint)
                     raise CorruptObject(f"variable {name!r} could not be read back: {e}") from None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import sys
 import types
 from typing import Any
@@ -77,19 +78,150 @@ def _hash_pandas(hasher, value) -> None:
         column = frame.iloc[:, i]
         if column.dtype.kind in "biufcmM" and not isinstance(column.dtype, pd.CategoricalDtype):
             _hash_array(hasher, column.to_numpy())
-        else:
+            continue
+        try:
             hasher.update(pd.util.hash_pandas_object(column, index=False).to_numpy().tobytes())
+        except TypeError:  # unhashable cells (lists, dicts): their pickled values instead
+            hasher.update(b"cells:" + _hash_bytes_of(column.tolist()))
 
 
-def _hash_code(hasher, code: types.CodeType) -> None:
-    """A function's behaviour, without its file name or line numbers (they change per kernel)."""
-    hasher.update(code.co_code)
-    hasher.update(repr(code.co_names).encode())
+# --- code: functions and classes -------------------------------------------------------------
+
+_INSTALLED = tuple({os.path.realpath(p) + os.sep for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
+_user_modules: dict[str, bool] = {}
+_global_names_of: dict[types.CodeType, tuple[str, ...]] = {}
+
+
+def _is_user_code(obj: Any) -> bool:
+    """Code of the notebook (``__main__``) or of a module of the user's own, not an installed one."""
+    name = getattr(obj, "__module__", None)
+    if not isinstance(name, str):
+        return False
+    known = _user_modules.get(name)
+    if known is None:
+        module = sys.modules.get(name)
+        file = getattr(module, "__file__", None)
+        known = name == "__main__" or (
+            isinstance(file, str) and not os.path.realpath(file).startswith(_INSTALLED)
+        )
+        _user_modules[name] = known
+    return known
+
+
+def _code_bytes(code: types.CodeType) -> bytes:
+    """A code object's behaviour, without its file name or line numbers (they change per kernel)."""
+    parts = [code.co_code, repr(code.co_names).encode()]
     for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            _hash_code(hasher, const)
+        parts.append(_code_bytes(const) if isinstance(const, types.CodeType) else repr(const).encode())
+    return b"\x00".join(parts)
+
+
+def _global_names(code: types.CodeType) -> tuple[str, ...]:
+    """The module-level names a function's code (nested code included) loads or stores."""
+    names = _global_names_of.get(code)
+    if names is None:
+        import dis
+
+        found = set()
+        for instruction in dis.get_instructions(code):
+            if instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL"):
+                found.add(instruction.argval)
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                found.update(_global_names(const))
+        names = _global_names_of[code] = tuple(sorted(found))
+    return names
+
+
+class _Hashing:
+    """One value's hash; ``seen`` stops cycles through the code of the notebook (recursion)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[int, bytes] = {}
+
+    def digest(self, value: Any) -> bytes:
+        hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        standing = getattr(type(value), "__mlops_hash__", None)
+        if isinstance(standing, str):  # a value whose content the fingerprint holds already
+            hasher.update(f"as:{standing}".encode())
+        elif isinstance(value, types.ModuleType):
+            hasher.update(f"module:{value.__name__}".encode())
+        elif _is_numpy(value):
+            _hash_array(hasher, value)
+        elif _is_pandas(value):
+            _hash_pandas(hasher, value)
+        elif isinstance(value, types.FunctionType):
+            self._function(hasher, value)
+        elif isinstance(value, type) and _is_user_code(value):
+            self._class(hasher, value)
+        elif callable(value) and _is_user_code(getattr(value, "__wrapped__", None)):
+            # A decorator's wrapper object (functools.lru_cache…): its kind and what it wraps.
+            hasher.update(f"wrapped:{type(value).__module__}.{type(value).__qualname__}:".encode())
+            hasher.update(self.digest(value.__wrapped__))
+        elif _plain(value):
+            hasher.update(b"json:" + json.dumps(value, sort_keys=True, separators=(",", ":")).encode())
         else:
-            hasher.update(repr(const).encode())
+            hasher.update(b"pickle:" + _hash_bytes_of(value, self))
+        return hasher.digest()
+
+    def _guarded(self, obj: Any, build) -> bytes:
+        """Hash of a piece of notebook code, once per object; a cycle back to it hashes as a marker."""
+        key = id(obj)
+        if key in self.seen:
+            return self.seen[key] or b"<cycle>"
+        self.seen[key] = b""
+        hasher = blake3.blake3()
+        build(hasher)
+        self.seen[key] = hasher.digest()
+        return self.seen[key]
+
+    def _function(self, hasher, fn: types.FunctionType) -> None:
+        hasher.update(f"function:{fn.__module__}:{fn.__qualname__}:".encode())
+        hasher.update(_code_bytes(fn.__code__))
+        for default in fn.__defaults__ or ():
+            hasher.update(self.digest(default))
+        for key, default in sorted((fn.__kwdefaults__ or {}).items()):
+            hasher.update(key.encode() + self.digest(default))
+        if _is_user_code(fn):  # what it reads decides what it does: closure cells and globals
+            hasher.update(self._guarded(fn, lambda h: self._surroundings(h, fn)))
+
+    def _surroundings(self, hasher, fn: types.FunctionType) -> None:
+        for cell in fn.__closure__ or ():
+            try:
+                hasher.update(b"cell:" + self.digest(cell.cell_contents))
+            except ValueError:  # a cell not filled yet
+                hasher.update(b"cell:<empty>")
+        namespace = fn.__globals__
+        for name in _global_names(fn.__code__):
+            if name in namespace:
+                hasher.update(f"global:{name}:".encode() + self.digest(namespace[name]))
+            else:  # a builtin, or not defined yet: defining it later changes what the function does
+                hasher.update(f"global:{name}:<unbound>".encode())
+
+    def _class(self, hasher, cls: type) -> None:
+        hasher.update(f"class:{cls.__module__}:{cls.__qualname__}:".encode())
+        hasher.update(self._guarded(cls, lambda h: self._members(h, cls)))
+
+    def _members(self, hasher, cls: type) -> None:
+        for base in cls.__bases__:
+            if base is not object:
+                hasher.update(b"base:" + self.digest(base))
+        for name, member in sorted(vars(cls).items()):
+            if name in _CLASS_BOOKKEEPING:
+                continue
+            if isinstance(member, (staticmethod, classmethod)):
+                member = member.__func__
+            elif isinstance(member, property):
+                member = (member.fget, member.fset, member.fdel)
+            try:
+                hasher.update(f"member:{name}:".encode() + self.digest(member))
+            except UnsupportedValue:
+                hasher.update(f"member:{name}:{type(member).__qualname__}".encode())
+
+
+# Set by Python or by pickling (copyreg adds __slotnames__), not by the class body.
+_CLASS_BOOKKEEPING = {"__dict__", "__weakref__", "__module__", "__qualname__", "__doc__", "__slotnames__",
+                      "__firstlineno__", "__static_attributes__"}
 
 
 def _pickle(value: Any) -> bytes:
@@ -102,35 +234,53 @@ def _pickle(value: Any) -> bytes:
         raise UnsupportedValue(f"{type(value).__name__} cannot be pickled ({str(e).splitlines()[0][:120]})") from None
 
 
-def _hash_bytes_of(value: Any) -> bytes:
-    """Bytes to hash ``value`` by: the C pickler (twice as fast), unless the value refers to
-    code defined in the notebook, which only cloudpickle captures by value."""
+def _hash_bytes_of(value: Any, hashing: _Hashing | None = None) -> bytes:
+    """Bytes to hash ``value`` by: the C pickler's, with the notebook's own functions and classes
+    stood for by their code hashes (the pickler would name them only, cloudpickle would add
+    file names, line numbers and per-process ids)."""
     import pickle
 
     try:
         data = pickle.dumps(value, protocol=5)
+        if b"__main__" not in data:
+            return data
     except Exception:
-        return _pickle(value)
-    return _pickle(value) if b"__main__" in data else data
+        pass
+    hashing = hashing or _Hashing()
+
+    class CodeByHash(pickle.Pickler):
+        def persistent_id(self, obj):
+            if isinstance(obj, (types.FunctionType, type)) and _is_user_code(obj):
+                return hashing.digest(obj)
+            return None
+
+    buffer = io.BytesIO()
+    try:
+        CodeByHash(buffer, protocol=5).dump(value)
+    except UnsupportedValue:
+        raise
+    except Exception as e:
+        raise UnsupportedValue(f"{type(value).__name__} cannot be pickled ({str(e).splitlines()[0][:120]})") from None
+    return buffer.getvalue()
 
 
 def value_hash(value: Any) -> str:
-    """A content hash of ``value``; raises ``UnsupportedValue``."""
-    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
-    if isinstance(value, types.ModuleType):
-        hasher.update(f"module:{value.__name__}".encode())
-    elif _is_numpy(value):
-        _hash_array(hasher, value)
-    elif _is_pandas(value):
-        _hash_pandas(hasher, value)
-    elif isinstance(value, types.FunctionType):
-        hasher.update(f"function:{value.__qualname__}".encode())
-        _hash_code(hasher, value.__code__)
-    elif _plain(value):
-        hasher.update(b"json:" + json.dumps(value, sort_keys=True, separators=(",", ":")).encode())
-    else:
-        hasher.update(b"pickle:" + _hash_bytes_of(value))
-    return hasher.hexdigest()
+    """A content hash of ``value``; raises ``UnsupportedValue``.
+
+    Functions hash by their code, defaults and keyword defaults; those of the notebook (or of a
+    module of the user's own) also by their closure cells and the globals they read, through
+    every function of the notebook they call. Classes of the notebook hash by their bases and
+    members. Any failure to hash is an ``UnsupportedValue`` (the stage then runs uncached).
+    """
+    try:
+        return _Hashing().digest(value).hex()
+    except UnsupportedValue:
+        raise
+    except RecursionError:
+        raise UnsupportedValue(f"{type(value).__name__} is nested too deeply to hash") from None
+    except Exception as e:
+        first = (str(e).splitlines() or [""])[0][:120]
+        raise UnsupportedValue(f"{type(value).__name__} could not be hashed ({type(e).__name__}: {first})") from None
 
 
 def dump(value: Any, path: str) -> str:
@@ -199,7 +349,12 @@ def load(fmt: str, path: str) -> Any:
     if fmt == "json":
         return json.loads(data)
     if fmt == "pickle":
-        import pickle
-
-        return pickle.loads(data)
+        return unpickle(data)
     raise UnsupportedValue(f"unknown saved format {fmt!r}: written by a newer mlops-jupyter?")
+
+
+def unpickle(data: bytes) -> Any:
+    """A pickled value back. Unpickling runs code: callers pass only bytes whose hash verified."""
+    import pickle
+
+    return pickle.loads(data)

@@ -22,6 +22,7 @@ from ..core.models import Artifact, LineageEdge
 from ..core.cellcode import code_hash, to_python
 from ..core.names import analyze
 from ..core.objects import CorruptObject, ObjectStore
+from ..core.project import is_state_path
 from ..core.report import format_duration
 from ..core.spec import StageSpec, parse_stage_line
 from ..core.stage_cache import StageCache, fingerprint
@@ -40,6 +41,19 @@ def _is_data(name: str, value: Any) -> bool:
         or name in _SHELL_NAMES
         or isinstance(value, types.ModuleType)
     )
+
+
+def _refuse_state_paths(spec: StageSpec, project) -> None:
+    """Deps may hold the project folder (its state is skipped); nothing may be read from inside
+    the state, and no out may hold it (a restore would overwrite or delete it)."""
+    for dep in spec.deps:
+        if is_state_path(Path(dep).absolute()):
+            raise UsageError(f"stage {spec.name!r}: dep {dep} is inside the project's own state (.mlops/, .git/, mlops.lock), "
+                             "which is never data; depend on your own files")
+    for out in spec.all_outs:
+        if project.holds_state(out):
+            raise UsageError(f"stage {spec.name!r}: out {out} holds the project's own state (.mlops/, .git/, mlops.lock); "
+                             "name the files or folders the stage writes instead")
 
 
 @dataclass
@@ -96,6 +110,7 @@ class StageRunner:
             declared = params_mod.resolve(project.root, spec.params)
         except MlopsError as e:
             raise UsageError(str(e)) from None
+        _refuse_state_paths(spec, project)
         hasher = FileHasher(store)
         cache = StageCache(store, ObjectStore(project.cache_dir), hasher)
         deps = {}

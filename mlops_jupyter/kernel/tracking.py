@@ -24,8 +24,9 @@ from typing import Any
 from ..core.environment import capture
 from ..core.errors import InvalidValue, MlopsError, NoActiveRun
 from ..core.models import Artifact, Run
+from ..core.hashing import walk_files
 from ..core.objects import ObjectStore
-from ..core.project import Project, find_project
+from ..core.project import Project, find_project, is_state_path
 from ..core.store import RunStore
 from ..core.values import check_key, metric_value
 
@@ -211,9 +212,14 @@ class Tracker:
     def log_artifact(self, path: str | os.PathLike, name: str | None = None) -> list[Artifact]:
         run = self.current()
         source = Path(path)
+        if is_state_path(source.absolute()):
+            raise MlopsError(f"log_artifact: {source} is inside the project's own state (.mlops/, .git/, mlops.lock), "
+                             "which is never an artifact")
         if not source.exists():
             raise MlopsError(f"log_artifact: {source} does not exist")
-        files = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
+        # A folder's files, without tool state: copying the store's files would also drop this
+        # process's SQLite locks on them.
+        files = [source] if source.is_file() else sorted(Path(p) for p, _ in walk_files(str(source)))
         base = name or source.name
         objects = ObjectStore(run.project.cache_dir)
         logged = []

@@ -40,7 +40,7 @@ busy_timeout = 30.0
 """
 
 # What must never be committed: the store and the cache are per machine.
-GITIGNORE = "/runs.db\n/runs.db-*\n/cache/\n/tmp/\n/lock.lck\n"
+GITIGNORE = "/runs.db\n/runs.db-*\n/cache/\n/tmp/\n/lock.lck\n/locks/\n"
 
 
 @dataclass(frozen=True)
@@ -87,30 +87,47 @@ def load_config(path: Path) -> Config:
             raise ProjectError(
                 f"{path}: core.{key} must be a {type(default).__name__}, got {value!r}"
             )
+        low = _LOWEST.get(key)
+        if low is not None and not value >= low:
+            raise ProjectError(
+                f"{path}: core.{key} must be at least {low:g}, got {value!r} (the default is {default:g})"
+            )
         values[key] = value
     return Config(core=CoreConfig(**values))
 
 
-def _git_root(start: Path) -> Path | None:
-    for folder in (start, *start.parents):
-        if (folder / ".git").exists():
-            return folder
-    return None
+# Below these a setting makes no sense: a flush interval of 0 would spin a core.
+_LOWEST = {"metric_flush_interval": 0.01, "busy_timeout": 0.0}
 
 
-def find_root(start: str | os.PathLike | None = None, *, use_env: bool = True) -> Path:
+def is_within(path: Path, folder: Path) -> bool:
+    """Whether the (resolved) ``path`` is ``folder`` or lies below it."""
+    return path == folder or folder in path.parents
+
+
+def find_root(start: str | os.PathLike | None = None, *, use_env: bool = True,
+              stop: str | os.PathLike | None = None) -> Path:
     """The project root for a notebook or script in ``start`` (default: cwd).
 
     ``use_env=False`` when ``start`` was named explicitly: it then wins over the variable.
+    ``stop`` bounds the search: the root is ``stop`` or below it, never above (a Jupyter server
+    serves no project above its own root), and the variable counts only when it names such a folder.
     """
+    bound = Path(stop).expanduser().resolve() if stop is not None else None
     override = os.environ.get(ENV_VAR) if use_env else None
     if override:
-        return Path(override).expanduser().resolve()
+        root = Path(override).expanduser().resolve()
+        if bound is None or is_within(root, bound):
+            return root
     start = Path(start or os.getcwd()).resolve()
-    for folder in (start, *start.parents):
+    folders = [f for f in (start, *start.parents) if bound is None or is_within(f, bound)]
+    for folder in folders:
         if (folder / MLOPS_DIR).is_dir():
             return folder
-    return _git_root(start) or start
+    for folder in folders:  # else the git root
+        if (folder / ".git").exists():
+            return folder
+    return start
 
 
 @dataclass(frozen=True)
@@ -128,6 +145,10 @@ class Project:
     @property
     def cache_dir(self) -> Path:
         return self.mlops_dir / "cache"
+
+    @property
+    def locks_dir(self) -> Path:
+        return self.mlops_dir / "locks"
 
     @property
     def config_path(self) -> Path:

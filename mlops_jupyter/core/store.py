@@ -120,6 +120,10 @@ class RunStore:
                 ) from None
             if "not a database" in message or "malformed" in message:
                 raise self._corrupt() from None
+            if "disk is full" in message or "disk i/o error" in message:
+                raise StoreError(
+                    f"run store {self.path} cannot be written: {e} (free disk space; nothing written before is lost)"
+                ) from None
             if "locked" in message or "busy" in message:
                 raise StoreError(
                     f"run store {self.path} stayed locked by another process for "

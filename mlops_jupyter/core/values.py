@@ -43,6 +43,8 @@ def metric_value(key: str, value: Any) -> float:
         raise InvalidValue(
             f"metric {key!r} must be a number, got {type(value).__name__}"
         ) from None
+    except OverflowError:
+        raise InvalidValue(f"metric {key!r} is too large for a float (64 bits): {str(value)[:40]}…") from None
 
 
 # Params are stored typed: `value` keeps SQLite's own type, `type` says how to

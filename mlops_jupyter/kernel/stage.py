@@ -14,7 +14,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..core import lockfile, runenv, yamlio
+from ..core import lockfile, locks, runenv, yamlio
 from ..core import params as params_mod
 from ..core.errors import MlopsError
 from ..core.hashing import DepError, FileHasher, PathHash
@@ -360,8 +360,22 @@ class StageRunner:
     def __call__(self, line: str, body: str) -> Any:
         __tracebackhide__ = True
         ctx = self.prepare(line, body)
-        restored, result = self.try_restore(ctx)
-        if restored:
-            return result
-        self.run(ctx)
+        with self._exclusive(ctx):
+            restored, result = self.try_restore(ctx)
+            if restored:
+                return result
+            self.run(ctx)
         return None
+
+    def _exclusive(self, ctx: Context):
+        """The locks of the stage's fingerprint and outs, so a kernel running the same stage, or
+        writing the same out, at the same time never mixes its result with this one."""
+        names = [f"out:{ctx.project.name_of(path)}" for path in ctx.spec.all_outs]
+        if ctx.fingerprint:
+            names.append(f"fingerprint:{ctx.fingerprint}")
+
+        def waiting(name: str) -> None:
+            what = "running the same stage" if name.startswith("fingerprint:") else f"writing {name[4:]}"
+            self._note(f"mlops: stage {ctx.spec.name!r} waits: another process is {what} (Ctrl-C stops waiting)")
+
+        return locks.exclusive(ctx.project.locks_dir, names, waiting)

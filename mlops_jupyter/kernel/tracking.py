@@ -22,13 +22,20 @@ from pathlib import Path
 from typing import Any
 
 from ..core.environment import capture
-from ..core.errors import InvalidValue, MlopsError, NoActiveRun
+from ..core.errors import InvalidValue, MlopsError, NoActiveRun, StoreError
 from ..core.models import Artifact, Run
 from ..core.hashing import walk_files
 from ..core.objects import ObjectStore
 from ..core.project import Project, find_project, is_state_path
 from ..core.store import RunStore
 from ..core.values import check_key, metric_value
+
+
+# Points a store's buffer holds before the logging thread writes them itself (back-pressure: a
+# burst costs a bounded amount of memory, ~9 MB), and the most it holds while the store cannot
+# be written at all (~180 MB) before log_metric refuses more.
+BUFFER_LIMIT = 50_000
+HELD_LIMIT = 1_000_000
 
 
 class ActiveRun:
@@ -64,10 +71,14 @@ class ActiveRun:
         self.end(status)
 
     def end(self, status: str = "finished") -> None:
-        """Write its buffered metrics and record how it ended (once)."""
+        """Write its buffered metrics and record how it ended (once). Metrics the store cannot
+        take now stay buffered (and are retried); the status is recorded all the same."""
         if self.status is not None:
             return
-        self._tracker.flush()
+        try:
+            self._tracker.flush()
+        except StoreError as e:
+            self._tracker.report(e)
         self.store.end_run(self.run.id, status)
         self.status = status
         self._tracker._forget(self)
@@ -87,9 +98,14 @@ class ActiveRun:
                 step = operator.index(step)
             except TypeError:
                 raise InvalidValue(f"metric {key!r}: step must be an integer, got {step!r}") from None
+            if not -(2**63) <= step < 2**63:
+                raise InvalidValue(f"metric {key!r}: step {step} does not fit in 64 bits; use a smaller step")
         if step > last:
             steps[key] = step
-        self._buffer.append((self.run.id, key, step, value, time.time_ns() // 1_000_000))
+        buffer = self._buffer
+        buffer.append((self.run.id, key, step, value, time.time_ns() // 1_000_000))
+        if len(buffer) >= BUFFER_LIMIT:
+            self._tracker.relieve(buffer)
 
 
 class Tracker:
@@ -103,7 +119,8 @@ class Tracker:
         self._interval = 1.0
         self._experiment: str | None = None
         self._default_experiments: dict[Path, str] = {}  # core.experiment of each opened project
-        self._warned = False
+        self._waiting = False  # points wait in memory because the store could not be written
+        self._retry_at = 0.0  # monotonic time before which back-pressure does not retry a write
         self.crashed = False  # set by the excepthook: runs left open at exit end as failed
 
     # --- stores -----------------------------------------------------------------
@@ -181,21 +198,63 @@ class Tracker:
         while not self._stop.wait(self._interval):
             try:
                 self.flush()
-            except MlopsError as e:  # kept in the buffer; the next flush retries
-                if not self._warned:
-                    self._warned = True
-                    print(f"mlops-jupyter: metrics not saved yet: {e}", file=sys.stderr)
+            except Exception as e:  # the points stay buffered; the next round retries
+                self.report(e)
+
+    def report(self, error: Exception) -> None:
+        """Say once that metrics wait in memory, until they are written again."""
+        if not self._waiting:
+            self._waiting = True
+            waiting = sum(map(len, self._buffers.values()))
+            print(f"mlops-jupyter: {waiting:,} metric points wait in memory, retried every "
+                  f"{self._interval:g}s: {error}", file=sys.stderr)
+
+    def relieve(self, buffer: list) -> None:
+        """Back-pressure from a logging thread whose buffer is full: it writes the buffer itself.
+        While the store cannot be written, points are held up to ``HELD_LIMIT``, then refused."""
+        if time.monotonic() >= self._retry_at:
+            try:
+                self.flush()
+            except StoreError as e:
+                self._retry_at = time.monotonic() + self._interval
+                self.report(e)
+        if len(buffer) >= HELD_LIMIT:
+            buffer.pop()
+            raise StoreError(f"{len(buffer):,} metric points already wait in memory for the run store, "
+                             "which cannot be written; fix it (free disk space?) and log again")
 
     def flush(self) -> None:
-        """Write every buffered metric point now."""
+        """Write every buffered metric point now; raises ``StoreError`` (points kept) while the
+        store cannot be written."""
         with self._flush_lock:
             for store, buffer in list(self._buffers.items()):
-                # log_metric appends without the lock: take a prefix, drop it once written.
-                points = buffer[:]
-                if points:
-                    store.log_metric_points(points)
-                    del buffer[: len(points)]
-            self._warned = False
+                # log_metric appends without the lock: write a prefix, drop it once written.
+                if buffer:
+                    self._write(store, buffer, len(buffer))
+            if self._waiting:
+                self._waiting = False
+                print("mlops-jupyter: the metrics that waited are saved", file=sys.stderr)
+
+    def _write(self, store: RunStore, buffer: list, count: int) -> None:
+        """Write the first ``count`` points, removing them from ``buffer`` as they are written.
+
+        A store that cannot be written (disk full, locked) raises and keeps them; a point the
+        store refuses for itself is found by halving and dropped alone, with one line."""
+        try:
+            store.log_metric_points(buffer[:count])
+        except StoreError:
+            raise
+        except Exception as e:
+            if count == 1:
+                run_id, key, step, value, _ = buffer.pop(0)
+                print(f"mlops-jupyter: metric {key!r} = {value!r} (step {step}) of run {run_id[:8]} "
+                      f"cannot be stored and is dropped: {e}", file=sys.stderr)
+                return
+            half = count // 2
+            self._write(store, buffer, half)
+            self._write(store, buffer, count - half)
+            return
+        del buffer[:count]
 
     def shutdown(self) -> None:
         """At exit: end the runs still open (as MLflow does), write what is buffered."""

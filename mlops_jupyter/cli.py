@@ -16,7 +16,7 @@ from ._version import __version__
 
 
 class _Group(click.Group):
-    """Shows mlops-jupyter's own errors as one ``Error: ...`` line, never a traceback."""
+    """Shows mlops-jupyter's own errors, and the operating system's, as one ``Error: ...`` line."""
 
     def invoke(self, ctx: click.Context):
         from .core.errors import MlopsError
@@ -25,6 +25,10 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except MlopsError as e:
             raise click.ClickException(str(e)) from None
+        except OSError as e:  # the machine's, not the user's: a full disk, a read-only folder
+            from .core.errors import describe_os_error
+
+            raise click.ClickException(describe_os_error(e)) from None
 
 
 def _project(ctx: click.Context):
@@ -182,7 +186,7 @@ def dag(ctx: click.Context, notebook: str, fmt: str | None, states: bool) -> Non
 @click.option("--to", "to", type=click.Choice(["dvc", "airflow"]), required=True, help="What to export to.")
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Folder to write to (default: the notebook's).")
 @click.option("--python", help="Interpreter the stages run with (default: this one).")
-@click.option("--retries", type=int, default=0, show_default=True, help="Airflow: retries of every task (a stage's --retries wins).")
+@click.option("--retries", type=click.IntRange(min=0), default=0, show_default=True, help="Airflow: retries of every task (a stage's --retries wins).")
 @click.option("--schedule", help="Airflow: the DAG's schedule, e.g. @daily or a cron expression (default: none, manual).")
 def export_command(notebook: str, to: str, output: str | None, python: str | None, retries: int, schedule: str | None) -> None:
     """Export NOTEBOOK's stages as a reproducible pipeline: scripts plus dvc.yaml or an Airflow DAG."""
@@ -195,10 +199,7 @@ def export_command(notebook: str, to: str, output: str | None, python: str | Non
         click.echo(f"wrote {result.folder / name}")
     if result.unchanged and not result.written:
         click.echo(f"up to date: {len(result.unchanged)} files in {result.folder}")
-    from .export.airflow import dag_id
-
-    hint = "dvc repro" if to == "dvc" else f"airflow dags test {dag_id(Path(notebook).name)}"
-    click.echo(f"run it with: cd {result.folder} && {hint}")
+    click.echo(f"run it with: {result.command}")
 
 
 @main.group()

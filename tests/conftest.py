@@ -64,8 +64,19 @@ def run_python(code: str, *, cwd: Path, env: dict | None = None, check: bool = T
 
 
 @pytest.fixture
-def shell(project, tracker):
-    """A real IPython shell with the extension loaded, a clean namespace and a fresh stage runner."""
+def small_disk(tmp_path):
+    """A 16 MB tmpfs: a disk that fills up for real (mounting needs root, as on CI)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def make_shell():
+    """A real IPython shell with the extension's magics, a clean namespace and a fresh stage runner."""
     from IPython.core.interactiveshell import InteractiveShell
 
     from mlops_jupyter.kernel.magics import StageMagics
@@ -76,5 +87,11 @@ def shell(project, tracker):
     shown = []
     ip.display_pub.publish = lambda data, metadata=None, *a, **k: shown.append(dict(data))
     ip.shown = shown  # what the user was shown through display(), in order
+    return ip
+
+
+@pytest.fixture
+def shell(project, tracker):
+    ip = make_shell()
     yield ip
     ip.display_pub.__dict__.pop("publish", None)

@@ -116,18 +116,6 @@ def test_a_burst_of_a_million_points_costs_bounded_memory(project):
         assert store.conn.execute("SELECT COUNT(*) FROM metrics WHERE key = 'm'").fetchone()[0] == 1_000_000
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 16 MB tmpfs: a disk that fills up for real."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
 DISK_FULL = """
 import sys, time
 from pathlib import Path

@@ -46,3 +46,11 @@ class FilterError(MlopsError, ValueError):
 
 class NoActiveRun(MlopsError, RuntimeError):
     """An operation that needs a run was called with none active."""
+
+
+def describe_os_error(error: OSError | Exception) -> str:
+    """One line for an operating-system error (a full disk, a read-only folder): what and where."""
+    if isinstance(error, OSError) and error.strerror:
+        where = f": {error.filename}" if error.filename else ""
+        return f"{error.strerror}{where}"
+    return str(error)

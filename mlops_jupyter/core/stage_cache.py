@@ -88,7 +88,11 @@ class StageCache:
 
     def save_variable(self, value: Any) -> dict:
         tmp = self.objects.temp_path()
-        fmt = variables.dump(value, str(tmp))
+        try:
+            fmt = variables.dump(value, str(tmp))
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a disk that filled up, an interrupted write
+            raise
         digest, size = self.objects.put_temp(tmp)
         self.hasher.remember(self.objects.path(digest), digest)
         return {"format": fmt, "object": digest, "size": size}

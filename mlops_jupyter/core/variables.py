@@ -310,11 +310,21 @@ def _is_frame(value) -> bool:
 
 
 def _write_parquet(value, path: str) -> bool:
-    """Write parquet if a sample reads back with the same dtypes and index type (else: pickle)."""
+    """Write parquet if it gives the value back: text-only object columns (lists or dicts would
+    come back as arrays), and a sample that reads back with the same dtypes and index (else: pickle)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     frame = value if _is_frame(value) else value.to_frame()
     if not all(isinstance(c, str) for c in frame.columns) or frame.columns.duplicated().any():
         return False
     try:
+        table = pa.Table.from_pandas(frame)
+        for name, dtype in frame.dtypes.items():
+            kind = table.schema.field(name).type
+            if dtype == object and not (pa.types.is_string(kind) or pa.types.is_large_string(kind)
+                                        or pa.types.is_binary(kind) or pa.types.is_null(kind)):
+                return False
         sample = value.head(8)
         buffer = io.BytesIO()
         (sample if _is_frame(value) else sample.to_frame()).to_parquet(buffer, engine="pyarrow")
@@ -323,7 +333,7 @@ def _write_parquet(value, path: str) -> bool:
         same_types = back.dtypes.equals(sample.dtypes) if _is_frame(value) else back.dtype == sample.dtype
         if not (same_types and type(back.index) is type(sample.index) and back.index.equals(sample.index)):
             return False
-        frame.to_parquet(path, engine="pyarrow")
+        pq.write_table(table, path)
         return True
     except Exception:
         return False

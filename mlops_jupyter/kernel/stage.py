@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import sys
@@ -16,7 +17,8 @@ from IPython.core.error import UsageError
 
 from ..core import lockfile, locks, runenv, yamlio
 from ..core import params as params_mod
-from ..core.errors import MlopsError
+from ..core.errors import MlopsError, StoreError, describe_os_error
+from ..core.lockfile import LockfileError
 from ..core.hashing import DepError, FileHasher, PathHash
 from ..core.models import Artifact, LineageEdge
 from ..core.cellcode import code_hash, to_python
@@ -36,10 +38,13 @@ _SHELL_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open", "params", "m
 
 
 def _is_data(name: str, value: Any) -> bool:
+    """Whether a namespace entry can matter to a stage: not IPython's own, not a module, not a
+    closed file (what ``with open(...) as f:`` leaves behind)."""
     return not (
         name.startswith("_")
         or name in _SHELL_NAMES
         or isinstance(value, types.ModuleType)
+        or (isinstance(value, io.IOBase) and value.closed)
     )
 
 
@@ -70,6 +75,7 @@ class Context:
     inputs: dict[str, str]
     problems: list[str]
     fingerprint: str | None
+    notebook: str | None  # as the project names it: the key of the stage's mlops.lock entry
 
 
 class StageRunner:
@@ -139,7 +145,8 @@ class StageRunner:
                 deps={path: h.hash for path, h in deps.items()}, inputs=inputs,
                 outs=[project.name_of(p) for p in spec.all_outs],
             )
-        return Context(spec, body, store, project, hasher, cache, declared, flat, deps, inputs, problems, fp)
+        notebook = notebook_path(self.shell, project)
+        return Context(spec, body, store, project, hasher, cache, declared, flat, deps, inputs, problems, fp, notebook)
 
     # --- restore ----------------------------------------------------------------
 
@@ -195,7 +202,7 @@ class StageRunner:
             self._note(f"mlops: stage {spec.name!r} runs uncached: {problem}")
         active = tracking.TRACKER.start_run(
             stage=spec.name, project=project,
-            notebook=notebook_path(self.shell, project), cell_id=cell_id(self.shell, ctx.body),
+            notebook=ctx.notebook, cell_id=cell_id(self.shell, ctx.body),
             code=ctx.body, code_hash=code_hash(ctx.body), fingerprint=ctx.fingerprint,
         )
         run_id = active.run_id
@@ -220,12 +227,16 @@ class StageRunner:
 
         if not result.success:
             error = result.error_in_exec or result.error_before_exec
-            active.end("killed" if isinstance(error, KeyboardInterrupt) else "failed")
+            status = "killed" if isinstance(error, KeyboardInterrupt) else "failed"
+            active.end(status)
             self._event(stage=spec.name, status="failed", seconds=seconds, run_id=run_id)
-            raise UsageError(f"stage {spec.name!r} failed: run {run_id[:8]} is recorded as failed; nothing was cached")
+            what = "was interrupted" if status == "killed" else "failed"
+            raise UsageError(f"stage {spec.name!r} {what}: run {run_id[:8]} is recorded as {status}; nothing was cached")
 
         try:
             self._finish(ctx, active, recorder, before, seconds)
+        except StoreError as e:
+            raise UsageError(f"stage {spec.name!r} ran, but its run could not be recorded: {e}") from None
         except BaseException:
             if active.status is None:
                 active.end("failed")
@@ -244,26 +255,8 @@ class StageRunner:
         return edges
 
     def _finish(self, ctx: Context, active, recorder: OutputRecorder, before: dict, seconds: float) -> None:
-        spec, store, project, cache = ctx.spec, ctx.store, ctx.project, ctx.cache
-        namespace = self.shell.user_ns
-        run_id = active.run_id
-        produced = {
-            name: value for name, value in namespace.items()
-            if _is_data(name, value) and (name not in before or before[name] != id(value))
-        }
-        problems = list(ctx.problems)
-        out_hashes: dict[str, str] = {}
-        for name, old in ctx.inputs.items():  # mutated in place: an output too
-            if name in namespace and name not in produced:
-                try:
-                    new = self._hash(namespace[name])
-                except UnsupportedValue as e:
-                    problems.append(f"input `{name}` changed and {e}")
-                    continue
-                if new != old:
-                    produced[name] = namespace[name]
-                    out_hashes[name] = new
-
+        spec, run_id = ctx.spec, active.run_id
+        produced, hashes, problems = self._produced(ctx, before)
         self._log_metric_files(spec)
         outs_missing = [p for p in spec.all_outs if not Path(p).exists()]
         if outs_missing:
@@ -273,40 +266,69 @@ class StageRunner:
                 f"stage {spec.name!r} did not write {', '.join(outs_missing)}: write it or drop it from the flags "
                 f"(run {run_id[:8]} recorded as failed)"
             )
+        for problem in problems[len(ctx.problems):]:
+            self._note(f"mlops: stage {spec.name!r} is not cached: {problem}")
+        cacheable = not problems and not spec.no_cache and ctx.fingerprint is not None
+        try:
+            self._record(ctx, run_id, recorder.outputs(), produced, hashes, seconds, cacheable)
+        except (OSError, StoreError) as e:  # a full disk, a read-only cache: the body's work stands
+            self._note(f"mlops: stage {spec.name!r} ran, but its result is not cached: {describe_os_error(e)}")
+            cacheable, problems = False, [*problems, describe_os_error(e)]
+        active.end("finished")
+        self._remember_producers(run_id, produced, hashes)
+        uncached = "--no-cache" if spec.no_cache else (problems[0] if problems else None)
+        self._write_lock(ctx, hashes, uncached=uncached)
+        self._event(stage=spec.name, status="ran", seconds=seconds, run_id=run_id, cached=cacheable)
 
-        outputs = recorder.outputs()
+    def _produced(self, ctx: Context, before: dict) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+        """The variables the body bound or changed in place, their hashes, and what could not be hashed."""
+        namespace = self.shell.user_ns
+        produced = {
+            name: value for name, value in namespace.items()
+            if _is_data(name, value) and (name not in before or before[name] != id(value))
+        }
+        problems = list(ctx.problems)
+        hashes: dict[str, str] = {}
+        for name, old in ctx.inputs.items():  # mutated in place: an output too
+            if name in namespace and name not in produced:
+                try:
+                    new = self._hash(namespace[name])
+                except UnsupportedValue as e:
+                    problems.append(f"input `{name}` changed and {e}")
+                    continue
+                if new != old:
+                    produced[name] = namespace[name]
+                    hashes[name] = new
+        for name, value in sorted(produced.items()):
+            if name not in hashes:
+                try:
+                    hashes[name] = self._hash(value)
+                except UnsupportedValue as e:
+                    problems.append(f"output `{name}`: {e}")
+        return produced, hashes, problems
+
+    def _record(self, ctx: Context, run_id: str, outputs: list[dict], produced: dict[str, Any],
+                hashes: dict[str, str], seconds: float, cacheable: bool) -> None:
+        """Artifacts of the run, and its cached result when it can be cached (the entry last, so a
+        result whose saving fails half-way is never found)."""
+        spec, store, project, cache = ctx.spec, ctx.store, ctx.project, ctx.cache
         self._log_figures(ctx, run_id, outputs)
         cached_outs: dict[str, dict] = {}
         for path in spec.all_outs:
             relative = project.name_of(path)
             hashed = ctx.hasher.hash_path(path)
-            if path in spec.cached_outs and not spec.no_cache:
+            if path in spec.cached_outs and cacheable:
                 cached_outs[relative] = cache.save_out(Path(path), hashed)
             store.add_artifact(run_id, Artifact(relative, "out", hashed.hash, hashed.size, None))
-
+        if not cacheable:
+            return
         saved_vars: dict[str, dict] = {}
-        cacheable = not problems and not spec.no_cache and ctx.fingerprint is not None
         for name, value in sorted(produced.items()):
-            try:
-                digest = out_hashes.get(name) or self._hash(value)
-                if cacheable:
-                    saved = cache.save_variable(value)
-                    saved_vars[name] = {**saved, "hash": digest}
-                    store.add_artifact(run_id, Artifact(name, "variable", saved["object"], saved["size"], saved["format"]))
-                out_hashes[name] = digest
-            except UnsupportedValue as e:
-                problems.append(f"output `{name}`: {e}")
-                cacheable = False
-        for problem in problems[len(ctx.problems):]:
-            self._note(f"mlops: stage {spec.name!r} is not cached: {problem}")
-
-        if cacheable:
-            cache.save(fingerprint=ctx.fingerprint, stage=spec.name, run_id=run_id, seconds=seconds,
-                       outputs=outputs, variables=saved_vars, outs=cached_outs)
-        active.end("finished")
-        self._remember_producers(run_id, produced, out_hashes)
-        self._write_lock(ctx, out_hashes)
-        self._event(stage=spec.name, status="ran", seconds=seconds, run_id=run_id, cached=cacheable)
+            saved = cache.save_variable(value)
+            saved_vars[name] = {**saved, "hash": hashes[name]}
+            store.add_artifact(run_id, Artifact(name, "variable", saved["object"], saved["size"], saved["format"]))
+        cache.save(fingerprint=ctx.fingerprint, stage=spec.name, run_id=run_id, seconds=seconds,
+                   outputs=outputs, variables=saved_vars, outs=cached_outs)
 
     def _log_metric_files(self, spec: StageSpec) -> None:
         for path in spec.metrics + spec.metrics_no_cache:
@@ -334,8 +356,17 @@ class StageRunner:
                     extension = mime.split("/")[1]
                     ctx.store.add_artifact(run_id, Artifact(f"figure-{count}.{extension}", "figure", digest, size, mime))
 
-    def _write_lock(self, ctx: Context, variables: dict[str, str]) -> None:
-        """Record what the stage is now made of; outs are hashed as they are on disk (stat cache)."""
+    def _write_lock(self, ctx: Context, variables: dict[str, str], *, uncached: str | None = None) -> None:
+        """Record what the stage is now made of; outs are hashed as they are on disk (stat cache).
+        ``uncached`` says why its result could not be cached, if so. A lock that cannot be written
+        costs one line: the run and its cached result stand."""
+        try:
+            self._lock_entry(ctx, variables, uncached)
+        except (LockfileError, OSError) as e:
+            reason = e if isinstance(e, LockfileError) else describe_os_error(e)
+            self._note(f"mlops: stage {ctx.spec.name!r}: its mlops.lock entry was not written: {reason}")
+
+    def _lock_entry(self, ctx: Context, variables: dict[str, str], uncached: str | None) -> None:
         spec, cached = ctx.spec, set(ctx.spec.cached_outs) if not ctx.spec.no_cache else set()
         outs = []
         for path in spec.all_outs:
@@ -353,7 +384,9 @@ class StageRunner:
         }
         if spec.after:
             entry["after"] = list(spec.after)
-        lockfile.update(ctx.project.lock_path, spec.name, entry, guard=ctx.project.mlops_dir / "lock.lck")
+        if uncached:
+            entry["uncached"] = uncached
+        lockfile.update(ctx.project.lock_path, ctx.notebook, spec.name, entry, guard=ctx.project.mlops_dir / "lock.lck")
 
     # --- the cell -----------------------------------------------------------------
 

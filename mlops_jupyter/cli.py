@@ -306,7 +306,7 @@ def runs_show(ctx, run_id: str, as_json: bool) -> None:
         ("stage", run.stage or ""),
         ("status", run.status),
         ("started", report.format_time(run.start_time)),
-        ("duration", report.format_duration(run.duration)),
+        ("duration", report.run_duration(run)),
         ("notebook", run.notebook or ""),
         ("cell", run.cell_id or ""),
         ("fingerprint", run.fingerprint or ""),
@@ -319,13 +319,17 @@ def runs_show(ctx, run_id: str, as_json: bool) -> None:
             click.secho(f"\n{title}", bold=True)
             click.echo(tabulate(rows, headers=headers, tablefmt="plain", disable_numparse=True))
 
-    section("Params", [(k, report.format_value(v)) for k, v in sorted(detail.params.items())])
+    def value(v, width: int = 200) -> str:
+        text = report.format_value(v)
+        return text if len(text) <= width else f"{report.shorten(text, width)} ({len(text):,} characters; --json shows all)"
+
+    section("Params", [(k, value(v)) for k, v in sorted(detail.params.items())])
     section(
         "Metrics",
         [(k, report.format_value(v), detail.metric_steps.get(k, 0)) for k, v in sorted(detail.metrics.items())],
         ("key", "latest", "steps"),
     )
-    section("Tags", sorted(detail.tags.items()))
+    section("Tags", [(k, value(v)) for k, v in sorted(detail.tags.items())])
     section(
         "Artifacts",
         [(a.name, a.kind, f"{a.size:,}", a.mime or "", a.hash[:12]) for a in detail.artifacts],
@@ -386,7 +390,7 @@ def runs_diff(ctx, run_a: str, run_b: str, all_rows: bool, as_json: bool) -> Non
     from tabulate import tabulate
 
     def cell(row, side: int) -> str:
-        return "-" if row["missing"][side] else report.format_value(row["ab"[side]])
+        return "-" if row["missing"][side] else report.shorten(report.format_value(row["ab"[side]]))
 
     def change(row) -> str:
         if row["change"] is None:

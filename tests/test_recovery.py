@@ -56,3 +56,41 @@ def test_runs_of_other_hosts_are_left_alone(store, env):
     run = store.create_run("e", environment=remote)
     assert store.recover_killed_runs() == []
     assert store.get_run(run.id).run.status == "running"
+
+
+SAVER = """
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.history import HistoryAccessor
+HistoryAccessor.enabled = False
+ip = InteractiveShell.instance()
+ip.run_line_magic("load_ext", "mlops_jupyter")
+ip.run_cell("%%stage big\\nimport numpy as np\\nbig = np.full(60_000_000, 7.0)")  # 480 MB to save
+"""
+
+
+def test_kill_while_saving_a_large_variable_leaves_nothing_half_written(project):
+    """kill -9 in the middle of a save: the run is killed, its temporary file is cleaned up by the
+    next process, no result is cached, and the next run computes it whole."""
+    from pathlib import Path
+
+    child = subprocess.Popen([sys.executable, "-c", SAVER], cwd=project.root)
+    deadline = time.monotonic() + 120
+    try:
+        while not list(project.cache_dir.glob(f".tmp-{child.pid}-*")):
+            assert child.poll() is None and time.monotonic() < deadline, "the save never started"
+            time.sleep(0.002)
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    [partial] = project.cache_dir.glob(f".tmp-{child.pid}-*")
+    with RunStore(project.db_path) as store:
+        [summary] = store.search()
+        assert summary.run.status == "killed"
+        assert store.conn.execute("SELECT COUNT(*) FROM stage_cache").fetchone()[0] == 0
+    code = ("import mlops_jupyter as mj\nfrom mlops_jupyter.kernel import tracking\ntracking.TRACKER.open()\n")
+    subprocess.run([sys.executable, "-c", code], cwd=project.root, check=True)
+    assert not partial.exists()
+    again = subprocess.run([sys.executable, "-c", SAVER + "print(ip.user_ns['big'].sum())"], cwd=project.root,
+                           capture_output=True, text=True, check=True)
+    assert again.stdout.split()[-1] == str(7.0 * 60_000_000)
+    assert not list(Path(project.cache_dir).glob(".tmp-*"))

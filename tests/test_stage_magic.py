@@ -294,3 +294,25 @@ def test_a_notebook_defined_class_change_reruns(shell, project):
     run(shell, "class Scaler:\n    def __init__(self):\n        self.k = 2\n    def apply(self, x):\n        return x * self.k + 1\nscaler = Scaler()")
     run(shell, cell)
     assert counter() == 2 and shell.user_ns["y"] == 7
+
+
+def test_a_stage_name_used_by_two_cells_is_one_line(shell, project, capsys):
+    shell.kernel = None
+    for cell in ("cell-a", "cell-b"):
+        shell.parent_header = {"metadata": {"cellId": cell}}
+        assert shell.run_cell("%%stage same\nz = 1").success
+    shell.parent_header = {}
+    err = capsys.readouterr().err
+    assert err.count("stage name 'same' is also used by another cell") == 1
+
+
+def test_a_notebook_whose_stages_do_not_form_a_pipeline_is_one_line(shell, project, capsys, monkeypatch):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nbformat.write(new_notebook(cells=[new_code_cell("%%stage a --after nowhere\nz = 1")]), "nb.ipynb")
+    monkeypatch.setenv("MLOPS_JUPYTER_NOTEBOOK", str(project.root / "nb.ipynb"))
+    assert shell.run_cell("%%stage a --after nowhere\nz = 1").success
+    assert shell.run_cell("%%stage a --after nowhere\nz = 1").success
+    err = capsys.readouterr().err
+    assert err.count("runs --after 'nowhere', which is not a stage of this notebook") == 1

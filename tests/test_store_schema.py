@@ -124,3 +124,45 @@ def test_failed_write_leaves_nothing_half_written(store, env):
     assert store.get_run(run.id).params == {"a": 1}
     raw = sqlite3.connect(store.path).execute("SELECT COUNT(*) FROM params").fetchone()[0]
     assert raw == 1
+
+
+def test_an_emptied_store_is_reported_never_silently_replaced(tmp_path):
+    path = tmp_path / "runs.db"
+    RunStore(path).close()
+    assert path.stat().st_size > 0  # a store is created whole, never as an empty file
+    path.write_bytes(b"")
+    with pytest.raises(StoreError, match=r"is empty \(0 bytes\): it was truncated"):
+        RunStore(path)
+    assert path.read_bytes() == b""
+
+
+def test_a_truncated_store_is_one_clear_error(tmp_path, env):
+    path = tmp_path / "runs.db"
+    with RunStore(path) as store:
+        for _ in range(200):
+            store.create_run("e", environment=env)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    for leftover in tmp_path.glob("runs.db-*"):
+        leftover.unlink()
+    with pytest.raises(StoreError, match="not a readable SQLite database|corrupt"):
+        with RunStore(path) as store:
+            store.search()
+
+
+def test_opening_a_second_store_keeps_the_first_ones_locks(tmp_path, env):
+    """Checking a store file must never open it outside SQLite: closing that descriptor would drop
+    the POSIX locks of every connection of the process, and another process would then delete the
+    WAL this one still writes."""
+    import subprocess
+
+    path = tmp_path / "runs.db"
+    first = RunStore(path)
+    for _ in range(3):
+        first.create_run("e", environment=env)  # WAL, not yet checkpointed
+        RunStore(path).close()  # another store of this process opens and closes the file
+        subprocess.run([sys.executable, "-c", f"from mlops_jupyter.core.store import RunStore; RunStore({str(path)!r}).close()"], check=True)
+    first.create_run("e", environment=env)
+    first.close()
+    with RunStore(path) as store:
+        assert len(store.search()) == 4

@@ -29,29 +29,25 @@ class UndeclaredParam(MlopsError, AttributeError):
 
 
 def load_file(path: Path) -> dict:
-    import yaml
-
     if not path.exists():
         raise ParamsError(f"{path} does not exist: create it with the params the stage declares")
     try:
-        data = yamlio.load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ParamsError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+        data = yamlio.load_user(path.read_text()) or {}
+    except yamlio.UserYAMLError as e:
+        raise ParamsError(f"{path} is not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise ParamsError(f"{path} must hold a mapping of params at its top level")
     return data
 
 
 def parse_override(text: str) -> tuple[str, Any]:
-    """``train.n_est=200`` -> ("train.n_est", 200); the value is read as YAML."""
-    import yaml
-
+    """``train.n_est=200`` -> ("train.n_est", 200); the value is read as YAML 1.2, as params files."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise ParamsError(f"param override {text!r} must look like key=value, e.g. train.n_est=200")
     try:
-        return key.strip(), yaml.safe_load(value)
-    except yaml.YAMLError:
+        return key.strip(), yamlio.load_user(value)
+    except yamlio.UserYAMLError:
         return key.strip(), value
 
 

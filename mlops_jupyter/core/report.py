@@ -121,19 +121,35 @@ def flat_value(summary: RunSummary, column: str) -> Any:
     return getattr(summary, prefix).get(key)
 
 
+CELL_WIDTH = 40  # characters of a value in a table of runs; --json and --csv give them whole
+
+
+def shorten(text: str, width: int = CELL_WIDTH) -> str:
+    """``text`` cut to ``width`` characters (ending in …) and kept on one line."""
+    text = text.replace("\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def run_duration(run: Run) -> str:
+    """A run's duration for people: empty while it runs, — when its end is unknown (killed)."""
+    if run.end_time is None:
+        return "" if run.status == "running" else "—"
+    return format_duration(run.duration)
+
+
 def runs_table(summaries: list[RunSummary]) -> tuple[list[str], list[list[str]]]:
-    """Headers and rows of the human table of ``runs ls``."""
+    """Headers and rows of the human table of ``runs ls`` (long values shortened)."""
     columns = flat_columns(summaries, tags=False)
-    headers = ["run", "experiment", "stage", "status", "started", "duration", *columns]
+    headers = ["run", "experiment", "stage", "status", "started", "duration", *(shorten(c) for c in columns)]
     rows = [
         [
             s.run.id[:8],
-            s.run.experiment,
-            s.run.stage or "",
+            shorten(s.run.experiment),
+            shorten(s.run.stage or ""),
             s.run.status,
             format_time(s.run.start_time),
-            format_duration(s.run.duration),
-            *(format_value(flat_value(s, c)) for c in columns),
+            run_duration(s.run),
+            *(shorten(format_value(flat_value(s, c))) for c in columns),
         ]
         for s in summaries
     ]

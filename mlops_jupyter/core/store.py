@@ -33,7 +33,6 @@ from .models import (
 )
 from .values import check_key, decode_param, encode_param
 
-_SQLITE_HEADER = b"SQLite format 3\x00"
 _CHUNK = 10_000  # ids bound in one IN (...): below SQLite's variable limit
 _RUN_COLUMNS = (
     "r.id, e.name, r.stage, r.status, r.start_time, r.end_time, "
@@ -66,7 +65,9 @@ class RunStore:
         self._lock = threading.RLock()
         self._experiment_ids: dict[str, int] = {}
         self._nums: dict[str, int] = {}  # run id -> row number (run ids never change)
-        self.conn = self._connect()
+        if not self.path.exists():
+            self._create()
+        self.conn = self._connect(self.path)
         try:
             self._migrate()
             if recover:
@@ -77,17 +78,37 @@ class RunStore:
 
     # --- connection and errors ------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
+    def _create(self) -> None:
+        """A new store, built and migrated under a temporary name, then linked into place: so a
+        store file is never empty, and an empty one is damage, not a fresh start."""
+        tmp = self.path.with_name(f"{self.path.name}-new-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         try:
-            if self.path.is_file() and self.path.stat().st_size > 0:
-                with open(self.path, "rb") as f:
-                    if f.read(16) != _SQLITE_HEADER:
-                        raise self._corrupt()
-        except PermissionError:
-            raise StoreError(f"cannot read run store {self.path}: permission denied") from None
+            self.conn = self._connect(tmp)
+            try:
+                self._migrate()
+            finally:
+                self.conn.close()
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                pass  # another process created it meanwhile: theirs is as good
+        except FileNotFoundError:
+            raise StoreError(f"cannot create run store {self.path}: its folder does not exist") from None
+        finally:
+            for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+                leftover.unlink(missing_ok=True)
+
+    def _connect(self, path: Path) -> sqlite3.Connection:
+        # Never open the file ourselves to check it: closing any descriptor of it would drop the
+        # POSIX locks of every SQLite connection of this process (SQLite's own errors tell).
+        if path.is_file() and path.stat().st_size == 0:
+            raise StoreError(
+                f"run store {path} is empty (0 bytes): it was truncated; restore it from a backup, "
+                "or move it aside and the next run creates a fresh one"
+            )
         with self._errors():
             conn = sqlite3.connect(
-                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+                path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
             )
         try:
             with self._errors():
@@ -361,11 +382,11 @@ class RunStore:
         dead = [run_id for run_id, pid, started in rows if pid is None or process_is_gone(pid, started)]
         if dead:
             with self._write() as conn:
-                # It ended no earlier than its last metric: the best guess of when it died.
+                # It ended no earlier than its last metric: the best guess of when it died. With
+                # no metric, when it died is unknown (NULL: shown as —, never as 0 ms).
                 conn.executemany(
-                    "UPDATE runs SET status = 'killed', end_time = MAX(start_time, COALESCE("
-                    "(SELECT MAX(timestamp) FROM metrics WHERE run = runs.num), start_time))"
-                    " WHERE id = ? AND status = 'running'",
+                    "UPDATE runs SET status = 'killed', end_time = (SELECT MAX(MAX(timestamp), runs.start_time)"
+                    " FROM metrics WHERE run = runs.num) WHERE id = ? AND status = 'running'",
                     [(run_id,) for run_id in dead],
                 )
         return dead

@@ -15,13 +15,14 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..core import lockfile, locks, runenv, yamlio
+from ..core import graph, lockfile, locks, runenv, yamlio
 from ..core import params as params_mod
-from ..core.errors import MlopsError, StoreError, describe_os_error
-from ..core.lockfile import LockfileError
-from ..core.hashing import DepError, FileHasher, PathHash
-from ..core.models import Artifact, LineageEdge
 from ..core.cellcode import code_hash, to_python
+from ..core.errors import MlopsError, StoreError, describe_os_error
+from ..core.graph import GraphError
+from ..core.hashing import DepError, FileHasher, PathHash
+from ..core.lockfile import LockfileError
+from ..core.models import Artifact, LineageEdge
 from ..core.names import analyze
 from ..core.objects import CorruptObject, ObjectStore
 from ..core.project import is_state_path
@@ -30,7 +31,7 @@ from ..core.spec import StageSpec, parse_stage_line
 from ..core.stage_cache import StageCache, fingerprint
 from ..core.variables import UnsupportedValue, value_hash
 from . import tracking
-from .identity import cell_id, notebook_path
+from .identity import cell_id, notebook_file, notebook_path
 from .recorder import OutputRecorder, replay
 
 # Names a stage never treats as its data: IPython's own, and what the stage injects.
@@ -76,6 +77,7 @@ class Context:
     problems: list[str]
     fingerprint: str | None
     notebook: str | None  # as the project names it: the key of the stage's mlops.lock entry
+    cell_id: str | None
 
 
 class StageRunner:
@@ -88,6 +90,8 @@ class StageRunner:
         # recorded one: stages downstream hit alike after a run and after a restore, and a later
         # mutation changes the hash and escapes the alias.
         self.aliases: dict[str, str] = {}
+        self.cells: dict[str, str] = {}  # stage name -> id of the cell that ran it last
+        self._checked_notebook: tuple | None = None  # (path, mtime, size) of the notebook last checked
 
     def _hash(self, value: Any) -> str:
         digest = value_hash(value)
@@ -145,8 +149,31 @@ class StageRunner:
                 deps={path: h.hash for path, h in deps.items()}, inputs=inputs,
                 outs=[project.name_of(p) for p in spec.all_outs],
             )
-        notebook = notebook_path(self.shell, project)
-        return Context(spec, body, store, project, hasher, cache, declared, flat, deps, inputs, problems, fp, notebook)
+        notebook, cell = notebook_path(self.shell, project), cell_id(self.shell, body)
+        self._check_names(spec, cell)
+        return Context(spec, body, store, project, hasher, cache, declared, flat, deps, inputs, problems, fp,
+                       notebook, cell)
+
+    def _check_names(self, spec: StageSpec, cell: str | None) -> None:
+        """One line when the stage's name is taken by another cell, or the notebook's stages do not
+        form a pipeline (an unknown --after, a cycle), as ``status`` would say; the cell still runs."""
+        if cell and self.cells.setdefault(spec.name, cell) != cell:
+            self._note(f"mlops: stage name {spec.name!r} is also used by another cell: stage names must be "
+                       "unique (mlops.lock and status keep one entry per name)")
+        if cell:
+            self.cells[spec.name] = cell
+        path = notebook_file(self.shell)
+        try:
+            st = path.stat() if path else None
+        except OSError:
+            st = None
+        if st is None or (path, st.st_mtime_ns, st.st_size) == self._checked_notebook:
+            return
+        self._checked_notebook = (path, st.st_mtime_ns, st.st_size)
+        try:
+            graph.load(path)
+        except GraphError as e:
+            self._note(f"mlops: {path.name}: {e}")
 
     # --- restore ----------------------------------------------------------------
 
@@ -202,7 +229,7 @@ class StageRunner:
             self._note(f"mlops: stage {spec.name!r} runs uncached: {problem}")
         active = tracking.TRACKER.start_run(
             stage=spec.name, project=project,
-            notebook=ctx.notebook, cell_id=cell_id(self.shell, ctx.body),
+            notebook=ctx.notebook, cell_id=ctx.cell_id,
             code=ctx.body, code_hash=code_hash(ctx.body), fingerprint=ctx.fingerprint,
         )
         run_id = active.run_id
@@ -336,8 +363,8 @@ class StageRunner:
             if not file.exists():
                 continue
             try:
-                data = yamlio.load(file.read_text())  # JSON is YAML too
-            except Exception as e:
+                data = yamlio.load_data_file(file)
+            except (OSError, ValueError) as e:
                 self._note(f"mlops: metrics file {path} could not be read ({e}); its values are not logged")
                 continue
             if isinstance(data, dict):

@@ -132,6 +132,7 @@ class Tracker:
         if opened is None:
             config = project.ensure().config()
             store = RunStore(project.db_path, busy_timeout=config.core.busy_timeout)
+            ObjectStore(project.cache_dir).remove_stale_temps()  # left by writers that were killed
             self._interval = config.core.metric_flush_interval
             self._default_experiments[project.root] = config.core.experiment
             opened = self._stores[project.root] = (store, project)

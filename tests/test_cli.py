@@ -166,3 +166,25 @@ def test_start_up_imports_neither_pandas_nor_ipython(project, two_runs, args):
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=project.root, capture_output=True, text=True)
     assert "HEAVY []" in result.stderr, result.stderr
+
+
+def test_huge_values_are_shortened_in_tables(runner, store, env):
+    run = store.create_run("exp", environment=env, stage="train")
+    store.log_params(run.id, {"blob": "x" * 10_000_000})
+    store.set_tags(run.id, {"note": "y" * 1_000_000})
+    store.end_run(run.id, "finished")
+    listing = invoke(runner, "runs", "ls")
+    assert listing.exit_code == 0 and len(listing.output) < 2_000
+    assert "xxx…" in listing.output
+    shown = invoke(runner, "runs", "show", run.id[:8])
+    assert shown.exit_code == 0 and len(shown.output) < 20_000
+    assert "10,000,000 characters; --json shows all" in shown.output
+    assert len(invoke(runner, "runs", "ls", "--json").output) > 10_000_000  # programs get it whole
+
+
+def test_a_killed_run_without_metrics_has_no_made_up_duration(runner, store, env):
+    dead = env.__class__(**{**env.__dict__, "pid": 2**22 + 12345, "pid_start_time": 1.0})
+    run = store.create_run("exp", environment=dead, stage="train")
+    assert store.recover_killed_runs() == [run.id]
+    row = [line for line in invoke(runner, "runs", "ls").output.splitlines() if line.startswith(run.id[:8])][0]
+    assert "killed" in row and "—" in row and "0ms" not in row

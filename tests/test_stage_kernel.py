@@ -1,8 +1,10 @@
 """End to end in real kernels through nbclient: `mlops-jupyter run` twice, fresh kernels each time."""
 
 import base64
-import re
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -149,3 +151,49 @@ def test_a_pickled_variable_restored_in_a_fresh_kernel_keeps_downstream_cached(p
     for attempt in (2, 3):
         again = run_notebook(path, output=tmp_path / f"{attempt}.ipynb", progress=False)
         assert statuses(again) == {"fit": "restored", "score": "restored"}, attempt
+
+
+def write_notebook(path, cells):
+    meta = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    nbformat.write(new_notebook(cells=[new_code_cell(c) for c in cells], metadata=meta), path)
+    return path
+
+
+def test_notebook_code_hits_in_a_fresh_kernel(project, tmp_path):
+    """Functions and classes of the notebook hash the same in every kernel (no file names, line
+    numbers or per-process ids), so a fresh kernel restores stages that read them."""
+    path = write_notebook(project.root / "code.ipynb", [
+        "%load_ext mlops_jupyter",
+        "SCALE = 3\ndef helper(x):\n    return x * SCALE\nclass Model:\n    def __init__(self, k):\n        self.k = k\n"
+        "    def predict(self, x):\n        return helper(x) + self.k",
+        "%%stage build\nmodel = Model(2)",
+        "%%stage use\nout = model.predict(4)\nprint(out)",
+    ])
+    assert statuses(run_notebook(path, output=tmp_path / "1.ipynb", progress=False)) == {"build": "ran", "use": "ran"}
+    again = run_notebook(path, output=tmp_path / "2.ipynb", progress=False)
+    assert statuses(again) == {"build": "restored", "use": "restored"}
+
+
+def test_two_notebooks_of_one_folder_keep_their_own_lock_entries(project, tmp_path):
+    a = write_notebook(project.root / "a.ipynb", ["%load_ext mlops_jupyter", "%%stage train\nx = 1"])
+    b = write_notebook(project.root / "b.ipynb", ["%load_ext mlops_jupyter", "%%stage train\nx = 2"])
+    for path in (a, b):
+        assert run_notebook(path, output=tmp_path / f"{path.stem}.out.ipynb", progress=False).error is None
+    runner = CliRunner()
+    for path in (a, b):
+        result = runner.invoke(main, ["status", str(path), "--json"])
+        assert json.loads(result.output)["train"]["state"] == "fresh", (path.name, result.output)
+    lock = Path("mlops.lock").read_text()
+    assert "a.ipynb:" in lock and "b.ipynb:" in lock
+
+
+def test_runs_of_nbconvert_know_their_notebook(project, tmp_path):
+    path = write_notebook(project.root / "conv.ipynb", ["%load_ext mlops_jupyter", "%%stage only\nx = 1"])
+    jupyter = Path(sys.executable).parent / "jupyter"
+    done = subprocess.run([str(jupyter), "nbconvert", "--to", "notebook", "--execute", str(path),
+                           "--output", str(tmp_path / "conv.out.ipynb")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with RunStore(project.db_path) as store:
+        [summary] = store.search()
+    assert summary.run.notebook == "conv.ipynb"
+    assert summary.run.cell_id == nbformat.read(path, as_version=4).cells[1].id

@@ -17,18 +17,50 @@ from ..core.graph import GraphError, cell_source, read_notebook
 from ..core.project import Project
 
 
-def notebook_file(shell) -> Path | None:
-    """The notebook this kernel runs, if it can tell."""
+_MAX_SCANNED = 50  # notebooks of the kernel's folder read to find the one holding a cell
+
+
+def notebook_file(shell, body: str | None = None) -> Path | None:
+    """The notebook this kernel runs, if it can tell: from the session, else (``jupyter nbconvert
+    --execute`` names none) the one notebook of the kernel's folder holding the stage cell ``body``."""
     name = os.environ.get(runenv.NOTEBOOK) or shell.user_ns.get("__session__") or os.environ.get("JPY_SESSION_NAME")
-    if not name or not str(name).endswith(".ipynb"):
+    if name and str(name).endswith(".ipynb"):
+        path = Path(name)
+        return path if path.is_absolute() else (Path.cwd() / path)
+    return _holding(Path.cwd(), body) if body else None
+
+
+_found: dict[Path, Path] = {}  # folder -> the notebook found to hold this kernel's stages
+
+
+def _holds(path: Path, body: str) -> bool:
+    try:
+        cells = read_notebook(path)["cells"]
+    except (GraphError, KeyError, TypeError):
+        return False
+    wanted = body.rstrip()
+    return any(
+        isinstance(cell, dict) and cell.get("cell_type") == "code" and "%%stage" in cell_source(cell)
+        and cell_source(cell).rstrip().endswith(wanted)
+        for cell in cells
+    )
+
+
+def _holding(folder: Path, body: str) -> Path | None:
+    known = _found.get(folder)
+    if known is not None and known.exists():  # a kernel runs one notebook
+        return known
+    candidates = sorted(folder.glob("*.ipynb"))[:_MAX_SCANNED]
+    matches = [path for path in candidates if _holds(path, body)]
+    if len(matches) != 1:
         return None
-    path = Path(name)
-    return path if path.is_absolute() else (Path.cwd() / path)
+    _found[folder] = matches[0]
+    return matches[0]
 
 
-def notebook_path(shell, project: Project) -> str | None:
+def notebook_path(shell, project: Project, body: str | None = None) -> str | None:
     """The notebook as the project names it (relative to its root)."""
-    path = notebook_file(shell)
+    path = notebook_file(shell, body)
     return None if path is None else project.name_of(path)
 
 
@@ -41,11 +73,12 @@ def _request_metadata(shell) -> dict:
     return parent.get("metadata") or {}
 
 
-def cell_id(shell, body: str) -> str | None:
+def cell_id(shell, body: str, notebook: Path | None = None) -> str | None:
+    """The id of the cell running ``body``; ``notebook``: the kernel's notebook, if known already."""
     found = _request_metadata(shell).get("cellId")
     if found:
         return found
-    path = notebook_file(shell)
+    path = notebook or notebook_file(shell, body)
     if path is None or not path.exists():
         return None
     try:

@@ -31,7 +31,7 @@ from ..core.spec import StageSpec, parse_stage_line
 from ..core.stage_cache import StageCache, fingerprint
 from ..core.variables import UnsupportedValue, value_hash
 from . import tracking
-from .identity import cell_id, notebook_file, notebook_path
+from .identity import cell_id, notebook_file
 from .recorder import OutputRecorder, replay
 
 # Names a stage never treats as its data: IPython's own, and what the stage injects.
@@ -149,12 +149,14 @@ class StageRunner:
                 deps={path: h.hash for path, h in deps.items()}, inputs=inputs,
                 outs=[project.name_of(p) for p in spec.all_outs],
             )
-        notebook, cell = notebook_path(self.shell, project), cell_id(self.shell, body)
-        self._check_names(spec, cell)
+        notebook_path = notebook_file(self.shell, body)
+        cell = cell_id(self.shell, body, notebook_path)
+        self._check_names(spec, notebook_path, cell)
+        notebook = project.name_of(notebook_path) if notebook_path else None
         return Context(spec, body, store, project, hasher, cache, declared, flat, deps, inputs, problems, fp,
                        notebook, cell)
 
-    def _check_names(self, spec: StageSpec, cell: str | None) -> None:
+    def _check_names(self, spec: StageSpec, path: Path | None, cell: str | None) -> None:
         """One line when the stage's name is taken by another cell, or the notebook's stages do not
         form a pipeline (an unknown --after, a cycle), as ``status`` would say; the cell still runs."""
         if cell and self.cells.setdefault(spec.name, cell) != cell:
@@ -162,7 +164,6 @@ class StageRunner:
                        "unique (mlops.lock and status keep one entry per name)")
         if cell:
             self.cells[spec.name] = cell
-        path = notebook_file(self.shell)
         try:
             st = path.stat() if path else None
         except OSError:

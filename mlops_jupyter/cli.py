@@ -51,10 +51,40 @@ def _open_store(ctx: click.Context, *, must_exist: bool = True, project=None):
 
 
 def _no_store_message(ctx: click.Context) -> str:
+    root = _project(ctx).root
+    below = _projects_below(root)
+    if below:
+        names = ", ".join(str(p.relative_to(root)) for p in below[:5]) + (", …" if len(below) > 5 else "")
+        return (f"No runs in {root} (no .mlops/ here or above); projects below it: {names} — "
+                f"pick one with -C, e.g. mlops-jupyter -C {below[0].relative_to(root)} runs ls")
     return (
-        f"No runs yet in {_project(ctx).root} — add %%stage to a notebook cell, "
+        f"No runs yet in {root} — add %%stage to a notebook cell, "
         "or call mj.log_metric(...) in a script"
     )
+
+
+def _projects_below(root: Path, depth: int = 3, limit: int = 2000) -> list[Path]:
+    """Folders under ``root`` (a few levels, hidden ones skipped) that hold a run store."""
+    from .core.project import MLOPS_DIR
+
+    found, level, seen = [], [root], 0
+    for _ in range(depth):
+        below = []
+        for folder in level:
+            try:
+                children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+            except OSError:
+                continue
+            for child in children:
+                seen += 1
+                if (child / MLOPS_DIR / "runs.db").is_file():
+                    found.append(child)
+                elif child.name != "node_modules":
+                    below.append(child)
+                if seen >= limit:
+                    return found
+        level = below
+    return found
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from mlops_jupyter.cli import main
+from mlops_jupyter.core.store import RunStore
 
 
 @pytest.fixture
@@ -188,3 +189,14 @@ def test_a_killed_run_without_metrics_has_no_made_up_duration(runner, store, env
     assert store.recover_killed_runs() == [run.id]
     row = [line for line in invoke(runner, "runs", "ls").output.splitlines() if line.startswith(run.id[:8])][0]
     assert "killed" in row and "—" in row and "0ms" not in row
+
+
+def test_runs_ls_from_a_parent_folder_names_the_projects_below(tmp_path, monkeypatch):
+    from mlops_jupyter.core.project import init_project
+
+    project, _ = init_project(tmp_path / "work" / "wine")
+    RunStore(project.db_path).close()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLOPS_JUPYTER_DIR", raising=False)
+    result = invoke(CliRunner(), "runs", "ls")
+    assert "projects below it: work/wine" in result.output and "-C work/wine" in result.output

@@ -45,3 +45,45 @@ def test_a_closed_file_left_by_with_open_does_not_turn_caching_off(shell, projec
     assert shell.run_cell(cell).success and shell.run_cell(cell).success
     assert counter() == 1 and shell.user_ns["text"] == "hello"
     assert "not cached" not in capsys.readouterr().err
+
+
+def test_loop_leftovers_are_not_cached_unless_kept(shell, project):
+    cell = "%%stage loop{flags}\n" + BUMP + "total = 0\nfor i, row in enumerate([[1], [2]]):\n    total += row[0]"
+    assert shell.run_cell(cell.format(flags="")).success
+    for name in ("i", "row", "total"):
+        shell.user_ns.pop(name)
+    assert shell.run_cell(cell.format(flags="")).success and counter() == 1
+    assert shell.user_ns["total"] == 3 and "i" not in shell.user_ns and "row" not in shell.user_ns
+    assert shell.run_cell(cell.format(flags=" --keep i")).success
+    shell.user_ns.pop("i")
+    assert shell.run_cell(cell.format(flags=" --keep i")).success and counter() == 2
+    assert shell.user_ns["i"] == 1
+
+
+def test_figures_already_shown_as_images_are_not_pickled(shell, project):
+    shell.run_cell("import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+                   "from IPython.core.pylabtools import select_figure_formats\n"
+                   "select_figure_formats(get_ipython(), {'png'})  # what %matplotlib inline sets up\n"
+                   "from IPython.display import display")
+    cell = ("%%stage plot\n" + BUMP + "fig, axes = plt.subplots(1, 2)\nlines = axes[0].plot([1, 2, 3])\n"
+            "display(fig)\nsummary = {'points': 3}\nplt.close(fig)")
+    assert shell.run_cell(cell).success
+    from mlops_jupyter.core.store import RunStore
+
+    with RunStore(project.db_path) as store:
+        [summary] = store.search()
+        variables = {a.name for a in store.get_run(summary.run.id).artifacts if a.kind == "variable"}
+    assert variables == {"summary"}
+    for name in ("fig", "axes", "lines", "summary"):
+        shell.user_ns.pop(name)
+    shell.shown.clear()
+    assert shell.run_cell(cell).success and counter() == 1
+    assert shell.user_ns["summary"] == {"points": 3} and "image/png" in shell.shown[0]
+
+
+def test_restore_lines_carry_no_timings_unless_asked(shell, project, capsys):
+    cell = "%%stage t\nv = 1"
+    shell.run_cell(cell)
+    shell.run_cell(cell)
+    line = [l for l in capsys.readouterr().out.splitlines() if "restored from run" in l][0]
+    assert line.endswith("(1 variable)") and "ms" not in line

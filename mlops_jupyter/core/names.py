@@ -18,6 +18,7 @@ class CellNames:
     writes: frozenset[str]
     star_import: bool = False
     global_names: frozenset[str] = frozenset()  # declared `global` inside a function
+    loop_only: frozenset[str] = frozenset()  # bound only as `for` targets: a loop's leftovers
 
 
 def _target_names(node: ast.AST) -> set[str]:
@@ -142,14 +143,50 @@ class _Scope(ast.NodeVisitor):
             self.visit(child)
 
 
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda,
+           ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def _module_level(nodes):
+    """Every node of the cell's own scope (not inside functions, classes or comprehensions)."""
+    todo = list(nodes)
+    while todo:
+        node = todo.pop()
+        yield node
+        if not isinstance(node, _SCOPES):
+            todo.extend(ast.iter_child_nodes(node))
+
+
+def _loop_only(body) -> frozenset[str]:
+    """Names the cell binds only as the target of a ``for`` loop (``for i, row in ...``)."""
+    targets, target_nodes = set(), set()
+    for node in _module_level(body):
+        if isinstance(node, (ast.For, ast.AsyncFor)):
+            for name in ast.walk(node.target):
+                if isinstance(name, ast.Name):
+                    targets.add(name.id)
+                    target_nodes.add(id(name))
+    elsewhere = set()
+    for node in _module_level(body):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load) and id(node) not in target_nodes:
+            elsewhere.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            elsewhere.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            elsewhere.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return frozenset(targets - elsewhere)
+
+
 def analyze(code: str) -> CellNames:
     """Reads and writes of a cell of Python code (raises ``SyntaxError``)."""
     scope = _Scope()
-    for node in ast.parse(code).body:
+    body = ast.parse(code).body
+    for node in body:
         scope.visit(node)
     return CellNames(
         reads=frozenset(scope.reads),
         writes=frozenset(scope.writes),
         star_import=scope.star_import,
         global_names=frozenset(scope.global_names),
+        loop_only=_loop_only(body),
     )

@@ -37,6 +37,9 @@ experiment = "Default"
 metric_flush_interval = 1.0
 # Seconds a writer waits for another process's lock on the run store.
 busy_timeout = 30.0
+# Restore lines say how long they took. Off by default: the line is part of the cell's output,
+# and a committed notebook would then change on every run.
+timings = false
 """
 
 # What must never be committed: the store and the cache are per machine.
@@ -48,6 +51,7 @@ class CoreConfig:
     experiment: str = "Default"
     metric_flush_interval: float = 1.0
     busy_timeout: float = 30.0
+    timings: bool = False  # restore lines say how long they took (the notebook then changes each run)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ class StageSpec:
     no_cache: bool = False
     retries: int = 0
     desc: str | None = None
+    keep: tuple[str, ...] = ()  # variables cached even where they would be left out
 
     @property
     def all_outs(self) -> tuple[str, ...]:
@@ -86,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--no-cache", action="store_true", help="Run and record, never restore or cache.")
     add("--retries", type=int, default=0, metavar="N", help="Retries of the exported task (Airflow).")
     add("--desc", default=None, metavar="TEXT", help="Description of the stage.")
+    add("--keep", action="append", default=[], metavar="VAR",
+        help="Cache this variable even if it would be left out (a loop variable, a figure already shown).")
     return parser
 
 
@@ -138,6 +141,7 @@ def parse_stage_line(line: str) -> StageSpec:
         no_cache=args.no_cache,
         retries=args.retries,
         desc=args.desc,
+        keep=tuple(dict.fromkeys(name.strip() for value in args.keep for name in value.split(","))),
     )
 
 

@@ -34,13 +34,15 @@ _INLINE_LIMIT = 4096  # output payloads larger than this (PNG…) become objects
 _FICLONE = 0x40049409  # Linux ioctl: share the blocks of a file (copy-on-write reflink)
 
 
-def fingerprint(*, stage: str, code: str, params: dict, deps: dict[str, str], inputs: dict[str, str], outs) -> str:
-    """The one fingerprint of a stage execution (the magic, status and run share it)."""
-    canonical = json.dumps(
-        {"v": MANIFEST_VERSION, "stage": stage, "code": code, "params": params,
-         "deps": deps, "inputs": inputs, "outs": sorted(outs)},
-        sort_keys=True, separators=(",", ":"), default=str,
-    )
+def fingerprint(*, stage: str, code: str, params: dict, deps: dict[str, str], inputs: dict[str, str], outs,
+                keep=()) -> str:
+    """The one fingerprint of a stage execution (the magic, status and run share it). ``keep``
+    (``--keep``) changes what is cached, so a result cached without those variables is another."""
+    parts = {"v": MANIFEST_VERSION, "stage": stage, "code": code, "params": params,
+             "deps": deps, "inputs": inputs, "outs": sorted(outs)}
+    if keep:
+        parts["keep"] = sorted(keep)
+    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return blake3.blake3(canonical.encode()).hexdigest()
 
 

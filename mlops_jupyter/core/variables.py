@@ -25,6 +25,9 @@ import blake3
 from .errors import MlopsError
 
 _PLAIN = (type(None), bool, int, float, str)
+# DataFrames and Series from this size on are saved as parquet; smaller ones load faster pickled
+# (reading parquet first imports pyarrow, ~35 ms, more than a small frame is worth).
+PARQUET_FROM = 1 << 20
 
 
 class UnsupportedValue(MlopsError):
@@ -225,7 +228,16 @@ _CLASS_BOOKKEEPING = {"__dict__", "__weakref__", "__module__", "__qualname__", "
 
 
 def _pickle(value: Any) -> bytes:
-    """Bytes that restore ``value`` in a fresh kernel: cloudpickle, so notebook-defined code travels."""
+    """Bytes that restore ``value`` in a fresh kernel: the C pickler's, or cloudpickle's when the
+    value refers to code of the notebook (which the C pickler would only name)."""
+    import pickle
+
+    try:
+        data = pickle.dumps(value, protocol=5)
+        if b"__main__" not in data:
+            return data
+    except Exception:
+        pass
     import cloudpickle
 
     try:
@@ -283,6 +295,23 @@ def value_hash(value: Any) -> str:
         raise UnsupportedValue(f"{type(value).__name__} could not be hashed ({type(e).__name__}: {first})") from None
 
 
+def figure_like(value: Any) -> bool:
+    """A matplotlib figure, axes or other artist, a collection of them (``plt.subplots`` axes,
+    ``plt.plot`` lines), or an object holding one (scikit-learn's ``*Display``)."""
+    artist = sys.modules.get("matplotlib.artist")
+    if artist is None:
+        return False
+    kind = artist.Artist
+    if isinstance(value, kind):
+        return True
+    if _is_numpy(value) and value.dtype.hasobject and value.size:
+        return all(isinstance(v, kind) for v in value.flat)
+    if isinstance(value, (list, tuple)) and value:
+        return all(isinstance(v, kind) for v in value)
+    attributes = getattr(value, "__dict__", None)
+    return isinstance(attributes, dict) and any(isinstance(v, kind) for v in attributes.values())
+
+
 def dump(value: Any, path: str) -> str:
     """Write ``value`` to ``path``; returns its format: npy, parquet, parquet-series, json or pickle."""
     if _is_numpy(value) and not value.dtype.hasobject:
@@ -291,7 +320,7 @@ def dump(value: Any, path: str) -> str:
         with open(path, "wb") as f:
             np.save(f, value, allow_pickle=False)
         return "npy"
-    if _is_pandas(value) and _write_parquet(value, path):
+    if _is_pandas(value) and value.memory_usage(index=True).sum() >= PARQUET_FROM and _write_parquet(value, path):
         return "parquet" if _is_frame(value) else "parquet-series"
     if _plain(value):
         with open(path, "w") as f:

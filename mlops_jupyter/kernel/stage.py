@@ -23,13 +23,13 @@ from ..core.graph import GraphError
 from ..core.hashing import DepError, FileHasher, PathHash
 from ..core.lockfile import LockfileError
 from ..core.models import Artifact, LineageEdge
-from ..core.names import analyze
+from ..core.names import CellNames, analyze
 from ..core.objects import CorruptObject, ObjectStore
 from ..core.project import is_state_path
 from ..core.report import format_duration
 from ..core.spec import StageSpec, parse_stage_line
 from ..core.stage_cache import StageCache, fingerprint
-from ..core.variables import UnsupportedValue, value_hash
+from ..core.variables import UnsupportedValue, figure_like, value_hash
 from . import tracking
 from .identity import cell_id, notebook_file
 from .recorder import OutputRecorder, replay
@@ -78,6 +78,7 @@ class Context:
     fingerprint: str | None
     notebook: str | None  # as the project names it: the key of the stage's mlops.lock entry
     cell_id: str | None
+    loop_only: frozenset[str]  # names the body binds only as `for` targets
 
 
 class StageRunner:
@@ -92,6 +93,7 @@ class StageRunner:
         self.aliases: dict[str, str] = {}
         self.cells: dict[str, str] = {}  # stage name -> id of the cell that ran it last
         self._checked_notebook: tuple | None = None  # (path, mtime, size) of the notebook last checked
+        self._pipeline: graph.Pipeline | None = None  # that notebook's pipeline, when it forms one
 
     def _hash(self, value: Any) -> str:
         digest = value_hash(value)
@@ -130,9 +132,10 @@ class StageRunner:
             except DepError:
                 raise UsageError(f"stage {spec.name!r}: dep {dep} does not exist; create it or fix -d") from None
         try:
-            reads = analyze(to_python(body).code).reads
+            names = analyze(to_python(body).code)
         except SyntaxError:
-            reads = frozenset()  # the run shows the SyntaxError as usual
+            names = CellNames(frozenset(), frozenset())  # the run shows the SyntaxError as usual
+        reads = names.reads
         inputs, problems = {}, []
         namespace = self.shell.user_ns
         for name in sorted(reads):
@@ -147,14 +150,14 @@ class StageRunner:
             fp = fingerprint(
                 stage=spec.name, code=code_hash(body), params=declared,
                 deps={path: h.hash for path, h in deps.items()}, inputs=inputs,
-                outs=[project.name_of(p) for p in spec.all_outs],
+                outs=[project.name_of(p) for p in spec.all_outs], keep=spec.keep,
             )
         notebook_path = notebook_file(self.shell, body)
         cell = cell_id(self.shell, body, notebook_path)
         self._check_names(spec, notebook_path, cell)
         notebook = project.name_of(notebook_path) if notebook_path else None
         return Context(spec, body, store, project, hasher, cache, declared, flat, deps, inputs, problems, fp,
-                       notebook, cell)
+                       notebook, cell, names.loop_only)
 
     def _check_names(self, spec: StageSpec, path: Path | None, cell: str | None) -> None:
         """One line when the stage's name is taken by another cell, or the notebook's stages do not
@@ -171,8 +174,9 @@ class StageRunner:
         if st is None or (path, st.st_mtime_ns, st.st_size) == self._checked_notebook:
             return
         self._checked_notebook = (path, st.st_mtime_ns, st.st_size)
+        self._pipeline = None
         try:
-            graph.load(path)
+            self._pipeline = graph.load(path)
         except GraphError as e:
             self._note(f"mlops: {path.name}: {e}")
 
@@ -208,8 +212,9 @@ class StageRunner:
         if cached.outs:
             what.append(f"{len(cached.outs)} out{'s' * (len(cached.outs) != 1)}")
         run = (cached.run_id or "?")[:8]
-        print(f"✓ stage {spec.name!r} restored from run {run} ({', '.join(what) or 'outputs'}; "
-              f"{format_duration(took)} instead of {format_duration(cached.seconds or 0.0)})")
+        timing = f"; {format_duration(took)} instead of {format_duration(cached.seconds or 0.0)}"
+        print(f"✓ stage {spec.name!r} restored from run {run} ({', '.join(what) or 'outputs'}"
+              f"{timing if tracking.TRACKER.config(ctx.project).core.timings else ''})")
         self._event(stage=spec.name, status="restored", seconds=took, saved=saved, run_id=cached.run_id)
         return True, result
 
@@ -284,7 +289,8 @@ class StageRunner:
 
     def _finish(self, ctx: Context, active, recorder: OutputRecorder, before: dict, seconds: float) -> None:
         spec, run_id = ctx.spec, active.run_id
-        produced, hashes, problems = self._produced(ctx, before)
+        outputs = recorder.outputs()
+        produced, hashes, problems = self._produced(ctx, before, outputs)
         self._log_metric_files(spec)
         outs_missing = [p for p in spec.all_outs if not Path(p).exists()]
         if outs_missing:
@@ -298,7 +304,7 @@ class StageRunner:
             self._note(f"mlops: stage {spec.name!r} is not cached: {problem}")
         cacheable = not problems and not spec.no_cache and ctx.fingerprint is not None
         try:
-            self._record(ctx, run_id, recorder.outputs(), produced, hashes, seconds, cacheable)
+            self._record(ctx, run_id, outputs, produced, hashes, seconds, cacheable)
         except (OSError, StoreError) as e:  # a full disk, a read-only cache: the body's work stands
             self._note(f"mlops: stage {spec.name!r} ran, but its result is not cached: {describe_os_error(e)}")
             cacheable, problems = False, [*problems, describe_os_error(e)]
@@ -308,13 +314,21 @@ class StageRunner:
         self._write_lock(ctx, hashes, uncached=uncached)
         self._event(stage=spec.name, status="ran", seconds=seconds, run_id=run_id, cached=cacheable)
 
-    def _produced(self, ctx: Context, before: dict) -> tuple[dict[str, Any], dict[str, str], list[str]]:
-        """The variables the body bound or changed in place, their hashes, and what could not be hashed."""
+    def _produced(self, ctx: Context, before: dict, outputs: list[dict]) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+        """The variables the body bound or changed in place, their hashes, and what could not be hashed.
+
+        A loop's leftover targets, and figures already captured as images, are left out (not
+        cached, not restored) unless ``--keep`` names them or another stage of the notebook reads them."""
         namespace = self.shell.user_ns
         produced = {
             name: value for name, value in namespace.items()
             if _is_data(name, value) and (name not in before or before[name] != id(value))
         }
+        wanted = set(ctx.spec.keep) | self._read_downstream(ctx.spec.name)
+        shown = any(mime.startswith("image/") for o in outputs for mime in (o.get("data") or {}))
+        for name in [n for n in produced if n not in wanted]:
+            if name in ctx.loop_only or (shown and figure_like(produced[name])):
+                del produced[name]
         problems = list(ctx.problems)
         hashes: dict[str, str] = {}
         for name, old in ctx.inputs.items():  # mutated in place: an output too
@@ -334,6 +348,12 @@ class StageRunner:
                 except UnsupportedValue as e:
                     problems.append(f"output `{name}`: {e}")
         return produced, hashes, problems
+
+    def _read_downstream(self, stage: str) -> set[str]:
+        """Variables of ``stage`` that other stages of the notebook read (when the kernel knows it)."""
+        if self._pipeline is None:
+            return set()
+        return {e.label for e in self._pipeline.edges if e.kind == "variable" and e.upstream == stage}
 
     def _record(self, ctx: Context, run_id: str, outputs: list[dict], produced: dict[str, Any],
                 hashes: dict[str, str], seconds: float, cacheable: bool) -> None:

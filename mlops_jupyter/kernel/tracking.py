@@ -26,7 +26,7 @@ from ..core.errors import InvalidValue, MlopsError, NoActiveRun, StoreError
 from ..core.models import Artifact, Run
 from ..core.hashing import walk_files
 from ..core.objects import ObjectStore
-from ..core.project import Project, find_project, is_state_path
+from ..core.project import Config, Project, find_project, is_state_path
 from ..core.store import RunStore
 from ..core.values import check_key, metric_value
 
@@ -118,7 +118,7 @@ class Tracker:
         self._flusher: threading.Thread | None = None
         self._interval = 1.0
         self._experiment: str | None = None
-        self._default_experiments: dict[Path, str] = {}  # core.experiment of each opened project
+        self._configs: dict[Path, Config] = {}  # of each opened project, read once
         self._waiting = False  # points wait in memory because the store could not be written
         self._retry_at = 0.0  # monotonic time before which back-pressure does not retry a write
         self.crashed = False  # set by the excepthook: runs left open at exit end as failed
@@ -134,9 +134,12 @@ class Tracker:
             store = RunStore(project.db_path, busy_timeout=config.core.busy_timeout)
             ObjectStore(project.cache_dir).remove_stale_temps()  # left by writers that were killed
             self._interval = config.core.metric_flush_interval
-            self._default_experiments[project.root] = config.core.experiment
+            self._configs[project.root] = config
             opened = self._stores[project.root] = (store, project)
         return opened
+
+    def config(self, project: Project) -> Config:
+        return self._configs[project.root]
 
     def _buffer_for(self, store: RunStore) -> list:
         return self._buffers.setdefault(store, [])
@@ -145,7 +148,7 @@ class Tracker:
 
     def experiment(self, project: Project) -> str:
         return (self._experiment or os.environ.get("MLOPS_JUPYTER_EXPERIMENT")
-                or self._default_experiments[project.root])
+                or self._configs[project.root].core.experiment)
 
     def set_experiment(self, name: str) -> None:
         self._experiment = check_key("experiment", name)

@@ -174,7 +174,8 @@ def _pipeline_status(ctx: click.Context, notebook: str):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: each stage with its state and reasons.")
 @click.pass_context
 def status(ctx: click.Context, notebook: str, as_json: bool) -> None:
-    """Show each stage of NOTEBOOK as fresh, stale (and why), never run, failed or running.
+    """Show what the next run of each stage of NOTEBOOK does: fresh or cached (restores), stale
+    (runs, and why), unknown (reads kernel state), uncached, never run, failed or running.
 
     Computed from mlops.lock, params, files and the run store: nothing is executed.
     """
@@ -188,7 +189,8 @@ def status(ctx: click.Context, notebook: str, as_json: bool) -> None:
     if not statuses:
         click.echo(f"No stages in {notebook} — add %%stage NAME to a cell")
         return
-    colors = {"fresh": "green", "stale": "yellow", "failed": "red", "running": "blue", "never run": None}
+    colors = {"fresh": "green", "cached": "cyan", "stale": "yellow", "unknown": "magenta", "uncached": "yellow",
+              "failed": "red", "running": "blue", "never run": None}
     width = max(len(s.stage) for s in statuses)
     for s in statuses:
         state = click.style(s.state, fg=colors[s.state]) + " " * (9 - len(s.state))

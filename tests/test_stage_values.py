@@ -87,3 +87,22 @@ def test_restore_lines_carry_no_timings_unless_asked(shell, project, capsys):
     shell.run_cell(cell)
     line = [l for l in capsys.readouterr().out.splitlines() if "restored from run" in l][0]
     assert line.endswith("(1 variable)") and "ms" not in line
+
+
+def test_small_and_large_frames_and_series_come_back_whole(shell, project):
+    import numpy as np
+
+    shell.user_ns.update(pd=pd, np=np)
+    cell = ("%%stage frames\n" + BUMP + "small = pd.Series([1.5, 2.5], name='s')\n"
+            "big = pd.DataFrame({'a': np.arange(200_000), 'b': np.arange(200_000) * 0.5})\nbig_s = big.a.rename('x')")
+    assert shell.run_cell(cell).success
+    expected = {name: shell.user_ns.pop(name) for name in ("small", "big", "big_s")}
+    assert shell.run_cell(cell).success and counter() == 1
+    from mlops_jupyter.core.store import RunStore
+
+    with RunStore(project.db_path) as store:
+        [summary] = store.search()
+        formats = {a.name: a.mime for a in store.get_run(summary.run.id).artifacts if a.kind == "variable"}
+    assert formats == {"small": "pickle", "big": "parquet", "big_s": "parquet-series"}
+    for name, value in expected.items():
+        assert value.equals(shell.user_ns[name]) and type(value) is type(shell.user_ns[name])

@@ -76,12 +76,18 @@ def test_dep_changed_and_missing(project, shell, pipeline):
 
 
 def test_out_changed_and_missing(project, shell, pipeline):
+    """A tampered or missing out is checked out again by the next run: the stage restores."""
     run_all(shell)
+    train_run = latest(project, "train")[:8]
     Path("model.txt").write_text("tampered")
-    assert states(project, pipeline)["train"] == ("stale", ["out model.txt changed"])
-    assert states(project, pipeline)["report"] == ("stale", ["dep model.txt changed", "upstream train stale"])
+    assert states(project, pipeline)["train"] == ("cached", ["out model.txt changed", f"restores run {train_run}"])
+    assert states(project, pipeline)["report"] == ("fresh", [])  # it reads model.txt as train restores it
     Path("model.txt").unlink()
+    assert states(project, pipeline)["train"] == ("cached", ["out model.txt missing", f"restores run {train_run}"])
+    with RunStore(project.db_path) as store:
+        store.conn.execute("DELETE FROM stage_cache")
     assert states(project, pipeline)["train"] == ("stale", ["out model.txt missing"])
+    assert states(project, pipeline)["report"] == ("stale", ["dep model.txt missing", "upstream train stale"])
 
 
 def test_failed_and_running(project, shell, pipeline, tracker):

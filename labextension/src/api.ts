@@ -93,7 +93,8 @@ export interface MetricsResponse {
   histories: Record<string, Record<string, HistoryPoint[]>>;
 }
 
-export type StageState = 'fresh' | 'stale' | 'never run' | 'failed' | 'running';
+export type StageState =
+  'fresh' | 'cached' | 'stale' | 'unknown' | 'uncached' | 'never run' | 'failed' | 'running';
 
 export interface PipelineStage {
   name: string;

@@ -9,7 +9,7 @@ import { INotebookTracker, Notebook, NotebookActions, NotebookPanel } from '@jup
 import { ReactWidget } from '@jupyterlab/ui-components';
 import React, { useEffect, useMemo, useRef, useState } from 'react';
 
-import { Pipeline, PipelineEdge, PipelineStage, postPipeline } from './api';
+import { Pipeline, PipelineEdge, PipelineStage, StageState, postPipeline } from './api';
 import { classToken, shortId } from './format';
 import { mlopsIcon } from './icons';
 import { MlopsModel } from './model';
@@ -136,10 +136,22 @@ function edgePath(points: IPoint[]): string {
   return d;
 }
 
-/** The node's second line: its state, and how many reasons make it stale. */
+/** The states in the legend, in the order a stage goes from restoring to running. */
+const LEGEND: StageState[] = [
+  'fresh',
+  'cached',
+  'stale',
+  'unknown',
+  'uncached',
+  'running',
+  'failed',
+  'never run'
+];
+
+/** The node's second line: its state, and how many reasons it has. */
 function stateLine(stage: PipelineStage): string {
   const n = stage.reasons.length;
-  return stage.state === 'stale' && n > 0
+  return n > 1 && (stage.state === 'stale' || stage.state === 'cached' || stage.state === 'unknown')
     ? `${stage.state} · ${n} reason${n > 1 ? 's' : ''}`
     : stage.state;
 }
@@ -488,7 +500,7 @@ export function PipelineView({
       )}
       {layout && (
         <div className="mlops-dag-legend">
-          {(['fresh', 'stale', 'running', 'failed', 'never run'] as const).map(s => (
+          {LEGEND.map(s => (
             <span key={s} className={`mlops-legend-item mlops-state-${classToken(s)}`}>
               <span className="mlops-legend-dot" />
               {s}

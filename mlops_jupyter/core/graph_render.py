@@ -9,7 +9,10 @@ from .graph import Pipeline
 
 _MERMAID_STYLE = {  # fill, stroke, text
     "fresh": ("#d4edda", "#2e7d32", "#1b5e20"),
+    "cached": ("#d1ecf1", "#00838f", "#004d56"),
     "stale": ("#fff3cd", "#b7791f", "#7c5200"),
+    "unknown": ("#ede7f6", "#6a4c93", "#3e2a63"),
+    "uncached": ("#fde2cf", "#d46a1c", "#7a3408"),
     "never run": ("#eceff1", "#78909c", "#37474f"),
     "failed": ("#f8d7da", "#c62828", "#8e0000"),
     "running": ("#d0e7ff", "#1565c0", "#0d47a1"),

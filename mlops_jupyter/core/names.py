@@ -177,6 +177,13 @@ def _loop_only(body) -> frozenset[str]:
     return frozenset(targets - elsewhere)
 
 
+def statement_names(node: ast.AST) -> CellNames:
+    """Reads and writes of one statement (a ``def`` reads the globals its body reads)."""
+    scope = _Scope()
+    scope.visit(node)
+    return CellNames(reads=frozenset(scope.reads), writes=frozenset(scope.writes))
+
+
 def analyze(code: str) -> CellNames:
     """Reads and writes of a cell of Python code (raises ``SyntaxError``)."""
     scope = _Scope()

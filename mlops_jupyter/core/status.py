@@ -1,29 +1,45 @@
-"""Each stage's state, from ``mlops.lock``, the files and the store: nothing is executed.
+"""Each stage's state, from ``mlops.lock``, the notebook, the files and the store: nothing is
+executed. The state says what the next run of the stage will do.
 
-fresh     what the lock records is what the stage is made of now
-stale     with its reasons: code changed, param train.n_est 100 → 200, dep data/x.csv changed,
-          out model.pkl missing, upstream prepare stale
-never run no lock entry
-failed    its latest run failed
-running   its latest run is running now
+fresh      what the lock records is what the stage is made of now: it restores
+cached     it changed, to something computed before (a param set back, an upstream restored from
+           another run): it restores that run
+stale      with its reasons: code changed, param train.n_est 100 → 200, dep data/x.csv changed,
+           input threshold changed (cell 3), out model.pkl missing, upstream prepare stale: it runs
+unknown    it reads what only the kernel knows (a plain cell's ``df = load()``): it may run
+uncached   its last run could not be cached (a value that cannot be saved, --no-cache): it runs
+never run  no lock entry
+failed     its latest run failed
+running    its latest run is running now
+
+Plain cells are read statically (``core.statics``): imports, functions, classes and literal
+constants by their source, so a changed helper function or constant makes the stages that read it
+stale; a name computed at run time makes them unknown.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import lockfile
 from . import params as params_mod
-from .cellcode import code_hash
+from .cellcode import code_hash, to_python
 from .errors import MlopsError
-from .graph import Pipeline
-from .hashing import DepError, FileHasher
+from .graph import CodeCell, Pipeline
+from .hashing import DepError, FileHasher, OutsideBoundary
+from .objects import CorruptObject, ObjectStore
 from .project import Project
 from .report import format_value
+from .stage_cache import fingerprint
+from .statics import Binding, cell_bindings, computed, signature
 from .store import RunStore
 
-STATES = ("fresh", "stale", "never run", "failed", "running")
+STATES = ("fresh", "cached", "stale", "unknown", "uncached", "never run", "failed", "running")
+# An upstream stage in one of these states will not give back what the lock recorded.
+_RUNS_AGAIN = {"stale": "stale", "never run": "stale", "failed": "stale", "running": "stale",
+               "unknown": "unknown", "uncached": "unknown"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +50,14 @@ class StageStatus:
     last_run: str | None = None
     cell_index: int | None = None
     cell_id: str | None = None
+
+
+@dataclass
+class _Expected:
+    """What a stage will give its downstream stages after the next run (when status can tell)."""
+
+    variables: dict[str, str] = field(default_factory=dict)  # name -> value hash
+    outs: dict[str, str] = field(default_factory=dict)  # path -> hash
 
 
 def _param_reasons(old: dict, new: dict) -> list[str]:
@@ -49,6 +73,22 @@ def _param_reasons(old: dict, new: dict) -> list[str]:
     return reasons
 
 
+def _bindings_above(pipeline: Pipeline) -> dict[str, dict[str, Binding]]:
+    """For each stage, what the cells above it bind (plain cells statically, stages as computed)."""
+    bindings: dict[str, Binding] = {}
+    above: dict[str, dict[str, Binding]] = {}
+    for cell in pipeline.cells:
+        if cell.spec is not None:
+            above[cell.spec.name] = dict(bindings)
+            bindings.update(computed(cell.writes, cell.index))
+            continue
+        try:
+            bindings.update(cell_bindings(to_python(cell.source).code, cell.index))
+        except (SyntaxError, RecursionError, MemoryError, ValueError):
+            bindings.update(computed(cell.writes, cell.index))
+    return above
+
+
 @dataclass
 class _Checker:
     pipeline: Pipeline
@@ -58,6 +98,12 @@ class _Checker:
     store: RunStore | None
     notebook: str | None
     lock: dict = field(default_factory=dict)
+    confine: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.above = _bindings_above(self.pipeline)
+        self.expected: dict[str, _Expected] = {}
+        self.states: dict[str, str] = {}
 
     def latest_run(self, stage: str):
         if self.store is None:
@@ -65,23 +111,84 @@ class _Checker:
         found = self.store.search(stage=stage, notebook=self.notebook, limit=1)
         return found[0].run if found else None
 
-    def own_reasons(self, cell, entry: dict) -> list[str]:
+    # --- what the stage is made of now ---------------------------------------------
+
+    def params(self, cell: CodeCell, reasons: list[str]) -> dict | None:
+        for ref in cell.spec.params:
+            try:
+                self.hasher.check(self.project.root / ref.file)
+            except OutsideBoundary:
+                reasons.append(f"params {ref.file} not checked: outside the server's root")
+                return None
+        try:
+            return params_mod.resolve(self.project.root, cell.spec.params, overrides={})
+        except MlopsError as e:
+            reasons.append(str(e))
+            return None
+
+    def deps(self, cell: CodeCell, reasons: list[str]) -> dict[str, str]:
+        """The hash of each dep as the run will see it: an upstream's out as that upstream will
+        check it out, any other file as it is on disk."""
+        from_upstream = {path: digest for up in self.pipeline.upstream(cell.spec.name)
+                         for path, digest in self.expected.get(up, _Expected()).outs.items()}
+        found = {}
+        for dep in cell.spec.deps:
+            path = self.project.name_of(dep, self.folder)
+            if path in from_upstream:
+                found[path] = from_upstream[path]
+                continue
+            try:
+                found[path] = self.hasher.hash_path(self.folder / dep).hash
+            except OutsideBoundary:  # as the flag says it: where it leads is not told
+                reasons.append(f"dep {dep} not checked: outside the server's root")
+            except DepError:
+                reasons.append(f"dep {path} missing")
+        return found
+
+    def inputs(self, cell: CodeCell, entry: dict, reasons: list[str], unknown: list[str]) -> dict[str, str] | None:
+        """The value hash of each input the lock names, as the next run will see it (None: not known)."""
+        produced = {e.label: e.upstream for e in self.pipeline.edges
+                    if e.downstream == cell.spec.name and e.kind == "variable"}
+        bindings = self.above[cell.spec.name]
+        locked_statics = entry.get("statics") or {}
+        found: dict[str, str] | None = {}
+        for name, locked in sorted((entry.get("inputs") or {}).items()):
+            upstream = produced.get(name)
+            if upstream is not None:
+                digest = self.expected.get(upstream, _Expected()).variables.get(name)
+                if digest is None:
+                    found = None
+                elif digest != locked:
+                    reasons.append(f"input {name} changed (from stage {upstream})")
+                if found is not None and digest is not None:
+                    found[name] = digest
+                continue
+            binding, now = bindings.get(name), signature(name, bindings)
+            if now is None:
+                where = f" ({binding.where})" if binding is not None else ""
+                unknown.append(f"{name}{where}")
+                found = None
+                continue
+            if binding.literal:  # its signature is its value's hash
+                if now != locked:
+                    reasons.append(f"input {name} changed ({binding.where})")
+                if found is not None:
+                    found[name] = now
+            elif locked_statics.get(name) != now:
+                reasons.append(f"input {name} changed ({binding.where})")
+                found = None  # its value is not known until it runs
+            elif found is not None:
+                found[name] = locked
+        return found
+
+    def own_reasons(self, cell: CodeCell, entry: dict, declared: dict | None, deps: dict[str, str]) -> list[str]:
         spec, reasons = cell.spec, []
         if code_hash(cell.source) != entry.get("code"):
             reasons.append("code changed")
-        try:
-            declared = params_mod.resolve(self.project.root, spec.params)
+        if declared is not None:
             reasons += _param_reasons(params_mod.merged(entry.get("params") or {}), params_mod.merged(declared))
-        except MlopsError as e:
-            reasons.append(str(e))
         locked_deps = {d["path"]: d["hash"] for d in entry.get("deps") or []}
-        for dep in spec.deps:
-            path = self.project.name_of(dep, self.folder)
-            try:
-                digest = self.hasher.hash_path(self.folder / dep).hash
-            except DepError:
-                reasons.append(f"dep {path} missing")
-                continue
+        for path, digest in deps.items():
             if path not in locked_deps:
                 reasons.append(f"dep {path} added")
             elif locked_deps[path] != digest:
@@ -92,6 +199,11 @@ class _Checker:
         for out in spec.all_outs:
             path = self.project.name_of(out, self.folder)
             target = self.folder / out
+            try:
+                self.hasher.check(target)
+            except OutsideBoundary:
+                reasons.append(f"out {out} not checked: outside the server's root")
+                continue
             if not target.exists():
                 reasons.append(f"out {path} missing")
             elif path not in locked_outs:
@@ -100,35 +212,82 @@ class _Checker:
                 reasons.append(f"out {path} changed")
         return reasons
 
+    # --- what the next run does -------------------------------------------------------
+
+    def cached_result(self, fp: str) -> tuple[str | None, _Expected] | None:
+        """(run id, what it restores) of a cached result, read from its manifest."""
+        if self.store is None:
+            return None
+        found = self.store.cached_stage(fp)
+        if found is None:
+            return None
+        manifest_hash, run_id, _ = found
+        try:
+            manifest = json.loads(ObjectStore(self.project.cache_dir).read_bytes(manifest_hash))
+        except (CorruptObject, ValueError):
+            return None  # the run would find it broken and run again
+        return run_id, _Expected({n: v["hash"] for n, v in manifest.get("variables", {}).items()},
+                                 {p: o["hash"] for p, o in manifest.get("outs", {}).items()})
+
+    def check_stage(self, cell: CodeCell, entry: dict) -> tuple[str, list[str]]:
+        name, spec = cell.spec.name, cell.spec
+        reasons: list[str] = []
+        declared = self.params(cell, reasons)
+        deps = self.deps(cell, reasons)
+        unknown: list[str] = []
+        inputs = self.inputs(cell, entry, reasons, unknown)
+        reasons[:0] = self.own_reasons(cell, entry, declared, deps)
+        upstream_runs = upstream_unknown = False  # an upstream that runs again gives what is not known yet
+        for up in self.pipeline.upstream(name):
+            if self.states[up] in _RUNS_AGAIN:
+                reasons.append(f"upstream {up} {self.states[up]}")
+                upstream_runs = True
+                upstream_unknown = upstream_unknown or _RUNS_AGAIN[self.states[up]] == "unknown"
+        known = inputs is not None and declared is not None and not unknown and not upstream_runs
+        fp = fingerprint(stage=name, code=code_hash(cell.source), params=declared, deps=deps, inputs=inputs,
+                         outs=[self.project.name_of(p, self.folder) for p in spec.all_outs],
+                         keep=spec.keep) if known else None
+        uncached = entry.get("uncached")
+        if unknown and not reasons:
+            self.expected[name] = _Expected(dict(entry.get("variables") or {}))
+            return "unknown", [f"reads kernel state: {', '.join(unknown)}"]
+        if not reasons:
+            self.expected[name] = _Expected(dict(entry.get("variables") or {}),
+                                            {o["path"]: o["hash"] for o in entry.get("outs") or []})
+            return ("uncached", [f"not cacheable: {uncached}"]) if uncached else ("fresh", [])
+        hit = self.cached_result(fp) if fp else None
+        if hit is not None:
+            run_id, self.expected[name] = hit
+            return "cached", [*reasons, f"restores run {(run_id or '?')[:8]}"]
+        if unknown or upstream_unknown:
+            extra = [f"reads kernel state: {', '.join(unknown)}"] if unknown else []
+            return "unknown", [*reasons, *extra]
+        return "stale", reasons
+
     def check(self) -> list[StageStatus]:
-        states: dict[str, StageStatus] = {}
+        result: dict[str, StageStatus] = {}
         for name in self.pipeline.order:
             cell = self.pipeline.stage(name)
             last = self.latest_run(name)
-            last_id = last.id if last else None
             entry = self.lock.get(name)
-
-            def status(state: str, reasons=()) -> StageStatus:
-                return StageStatus(name, state, tuple(reasons), last_id, cell.index, cell.cell_id)
-
             if last is not None and last.status == "running":
-                states[name] = status("running")
+                state, reasons = "running", []
             elif last is not None and last.status in ("failed", "killed"):
-                states[name] = status("failed", [f"last run {last.id[:8]} {last.status}"])
+                state, reasons = "failed", [f"last run {last.id[:8]} {last.status}"]
             elif entry is None:
-                states[name] = status("never run")
+                state, reasons = "never run", []
             else:
-                reasons = self.own_reasons(cell, entry)
-                for up in self.pipeline.upstream(name):
-                    if states[up].state != "fresh":
-                        reasons.append(f"upstream {up} {states[up].state}")
-                states[name] = status("stale" if reasons else "fresh", reasons)
-        return [states[name] for name in self.pipeline.order]
+                state, reasons = self.check_stage(cell, entry)
+            self.states[name] = state
+            result[name] = StageStatus(name, state, tuple(reasons), last.id if last else None, cell.index, cell.cell_id)
+        return [result[name] for name in self.pipeline.order]
 
 
-def pipeline_status(pipeline: Pipeline, notebook_path: Path, project: Project, store: RunStore | None) -> list[StageStatus]:
+def pipeline_status(pipeline: Pipeline, notebook_path: Path, project: Project, store: RunStore | None, *,
+                    confine: Path | None = None) -> list[StageStatus]:
+    """``confine``: the folder outside which no dep, out or params file is read (the server's root)."""
     notebook_path = notebook_path.resolve()
     notebook = project.name_of(notebook_path)
-    checker = _Checker(pipeline, project, notebook_path.parent, FileHasher(store), store, notebook,
-                       lockfile.read(project.lock_path))
+    checker = _Checker(pipeline, project, notebook_path.parent, FileHasher(store, confine=confine), store, notebook,
+                       lockfile.read(project.lock_path, notebook), confine)
     return checker.check()

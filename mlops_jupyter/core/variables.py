@@ -48,16 +48,16 @@ def _is_pandas(value: Any) -> bool:
     return pd is not None and isinstance(value, (pd.DataFrame, pd.Series))
 
 
-def _plain(value: Any, depth: int = 0) -> bool:
+def is_plain(value: Any, depth: int = 0) -> bool:
     """Data that JSON holds exactly: None, bools, ints, finite floats, str, and lists/dicts of them."""
     if depth > 50:
         return False
     if type(value) in _PLAIN:
         return not (type(value) is float and not math.isfinite(value))
     if type(value) is list:
-        return all(_plain(v, depth + 1) for v in value)
+        return all(is_plain(v, depth + 1) for v in value)
     if type(value) is dict:
-        return all(type(k) is str and _plain(v, depth + 1) for k, v in value.items())
+        return all(type(k) is str and is_plain(v, depth + 1) for k, v in value.items())
     return False
 
 
@@ -161,7 +161,7 @@ class _Hashing:
             # A decorator's wrapper object (functools.lru_cache…): its kind and what it wraps.
             hasher.update(f"wrapped:{type(value).__module__}.{type(value).__qualname__}:".encode())
             hasher.update(self.digest(value.__wrapped__))
-        elif _plain(value):
+        elif is_plain(value):
             hasher.update(b"json:" + json.dumps(value, sort_keys=True, separators=(",", ":")).encode())
         else:
             hasher.update(b"pickle:" + _hash_bytes_of(value, self))
@@ -320,9 +320,9 @@ def dump(value: Any, path: str) -> str:
         with open(path, "wb") as f:
             np.save(f, value, allow_pickle=False)
         return "npy"
-    if _is_pandas(value) and value.memory_usage(index=True).sum() >= PARQUET_FROM and _write_parquet(value, path):
+    if _is_pandas(value) and _size(value) >= PARQUET_FROM and _write_parquet(value, path):
         return "parquet" if _is_frame(value) else "parquet-series"
-    if _plain(value):
+    if is_plain(value):
         with open(path, "w") as f:
             json.dump(value, f)
         return "json"
@@ -330,6 +330,12 @@ def dump(value: Any, path: str) -> str:
     with open(path, "wb") as f:
         f.write(data)
     return "pickle"
+
+
+def _size(value) -> int:
+    """Bytes of a DataFrame's or Series' data and index (object cells counted as pointers)."""
+    usage = value.memory_usage(index=True)
+    return int(usage.sum()) if _is_frame(value) else int(usage)
 
 
 def _is_frame(value) -> bool:

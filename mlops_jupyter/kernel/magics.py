@@ -19,6 +19,10 @@ class StageMagics(Magics):
     def __init__(self, shell):
         super().__init__(shell)
         self.runner = StageRunner(shell)
+        callbacks = shell.events.callbacks["post_run_cell"]
+        for callback in [c for c in callbacks if isinstance(getattr(c, "__self__", None), StageRunner)]:
+            shell.events.unregister("post_run_cell", callback)  # a runner of an earlier load
+        shell.events.register("post_run_cell", self.runner.observe)
 
     @cell_magic
     def stage(self, line: str, cell: str):

@@ -27,8 +27,9 @@ from ..core.names import CellNames, analyze
 from ..core.objects import CorruptObject, ObjectStore
 from ..core.project import is_state_path
 from ..core.report import format_duration
-from ..core.spec import StageSpec, parse_stage_line
+from ..core.spec import StageSpec, parse_stage_line, split_cell
 from ..core.stage_cache import StageCache, fingerprint
+from ..core.statics import Binding, cell_bindings, computed, signature
 from ..core.variables import UnsupportedValue, figure_like, value_hash
 from . import tracking
 from .identity import cell_id, notebook_file
@@ -92,8 +93,25 @@ class StageRunner:
         # mutation changes the hash and escapes the alias.
         self.aliases: dict[str, str] = {}
         self.cells: dict[str, str] = {}  # stage name -> id of the cell that ran it last
+        # What the cells run so far bound, as status reads it from the notebook (core.statics).
+        self.bindings: dict[str, Binding] = {}
+        self._in_body = False  # a stage's body runs as a cell of its own: not a plain cell
         self._checked_notebook: tuple | None = None  # (path, mtime, size) of the notebook last checked
         self._pipeline: graph.Pipeline | None = None  # that notebook's pipeline, when it forms one
+
+    def observe(self, result) -> None:
+        """IPython's post_run_cell event: keep what each executed cell binds (``core.statics``)."""
+        raw = getattr(getattr(result, "info", None), "raw_cell", None)
+        if self._in_body or not raw or len(raw) > 1_000_000:
+            return
+        parts = split_cell(raw)
+        try:
+            if parts is None:
+                self.bindings.update(cell_bindings(to_python(raw).code))
+            else:  # what a stage binds is computed at run time
+                self.bindings.update(computed(analyze(to_python(parts[1]).code)))
+        except (SyntaxError, RecursionError, MemoryError, ValueError):
+            pass
 
     def _hash(self, value: Any) -> str:
         digest = value_hash(value)
@@ -251,10 +269,12 @@ class StageRunner:
         tracking.set_stage_params(view)
         before = {name: id(value) for name, value in namespace.items()}
         started = time.perf_counter()
+        self._in_body = True
         try:
             with OutputRecorder(self.shell) as recorder:
                 result = self.shell.run_cell(ctx.body, store_history=False)
         finally:
+            self._in_body = False
             tracking.set_stage_params(None)
         seconds = time.perf_counter() - started
 
@@ -421,12 +441,14 @@ class StageRunner:
             if Path(path).exists():
                 entry = {"path": ctx.project.name_of(path), "hash": ctx.hasher.hash_path(path).hash}
                 outs.append(entry if path in cached else {**entry, "cache": False})
+        statics = {name: signature(name, self.bindings) for name in ctx.inputs}
         entry = {
             "fingerprint": ctx.fingerprint,
             "code": code_hash(ctx.body),
             "deps": [{"path": p, "hash": h.hash} for p, h in sorted(ctx.deps.items())],
             "params": ctx.declared,
             "inputs": dict(sorted(ctx.inputs.items())),
+            "statics": {name: sig for name, sig in sorted(statics.items()) if sig is not None},
             "outs": sorted(outs, key=lambda o: o["path"]),
             "variables": dict(sorted(variables.items())),
         }

@@ -63,19 +63,22 @@ def test_dvc_repro_reproduces_the_notebook(example):
 
 def test_export_is_deterministic_and_safe_to_repeat(example, tmp_path):
     folder, _ = example
-    first = export_notebook(folder / "wine.ipynb", "dvc", tmp_path / "a")
-    export_notebook(folder / "wine.ipynb", "dvc", tmp_path / "b")
-    again = export_notebook(folder / "wine.ipynb", "dvc", tmp_path / "a")
+    copies = [tmp_path / "a", tmp_path / "b"]
+    for copy in copies:  # the same notebook in two places, exported into a subfolder of each
+        shutil.copytree(folder, copy, ignore=shutil.ignore_patterns(".mlops", "airflow-home", "eval", "vars"))
+    first = export_notebook(copies[0] / "wine.ipynb", "dvc", copies[0] / "pipeline")
+    export_notebook(copies[1] / "wine.ipynb", "dvc", copies[1] / "pipeline")
+    again = export_notebook(copies[0] / "wine.ipynb", "dvc", copies[0] / "pipeline")
     assert again.written == () and set(again.unchanged) == set(first.written)
     for name in first.written:
-        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
-    assert {"stages/common.py", "stages/prepare.py", "stages/train.py", "stages/evaluate.py", "dvc.yaml",
-            "params.yaml"} == set(first.written)
-    common = (tmp_path / "a" / "stages" / "common.py").read_text()
+        assert (copies[0] / "pipeline" / name).read_bytes() == (copies[1] / "pipeline" / name).read_bytes()
+    stages = ("prepare", "train", "evaluate")
+    assert {"stages/common.py", "dvc.yaml", *(f"stages/{s}.{ext}" for s in stages for ext in ("py", "json"))} == set(first.written)
+    common = (copies[0] / "pipeline" / "stages" / "common.py").read_text()
     assert "from sklearn.ensemble import RandomForestClassifier" in common and "mj.runs(" not in common
-    train = (tmp_path / "a" / "stages" / "train.py").read_text()
-    assert "from common import *" in train and "train = load_variable('prepare', 'train')" in train
-    assert "save_variable('train', 'model', model)" in train
+    train = (copies[0] / "pipeline" / "stages" / "train.py").read_text()
+    assert "from common import RandomForestClassifier, StratifiedKFold, accuracy_score, clone, mj, np\n" in train
+    assert "train = stage.load('prepare', 'train')" in train and "stage.save('model', model)" in train
     assert any("stays in the notebook" in note for note in first.notes)
 
 
@@ -157,3 +160,19 @@ def test_airflow_dag_loads_and_runs_like_the_notebook(example, tmp_path):
     ran = airflow(folder, DAGBAG, str(folder), "test")
     assert ran["state"] == "success"
     assert json.loads((folder / "eval" / "metrics.json").read_text()) == notebook_metrics
+
+
+@pytest.mark.parametrize("problem", ["output under a file", "stage reads a name defined below it"])
+def test_export_mistakes_are_one_line_errors(tmp_path, problem):
+    from click.testing import CliRunner
+
+    from mlops_jupyter.cli import main
+
+    path = tmp_path / "nb.ipynb"
+    cells = ["%%stage s\nn = helper()", "def helper():\n    return 1"]
+    nbformat.write(new_notebook(cells=[new_code_cell(c) for c in (cells if "below" in problem else cells[::-1])]), path)
+    (tmp_path / "afile").write_text("")
+    output = tmp_path / ("out" if "below" in problem else "afile/sub")
+    result = CliRunner().invoke(main, ["export", str(path), "--to", "airflow", "-o", str(output)])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: ") and result.output.count("\n") == 1, result.output

@@ -5,9 +5,6 @@ and a burst costs bounded memory."""
 import os
 import subprocess
 import sys
-import textwrap
-import time
-from pathlib import Path
 
 import pytest
 
@@ -117,19 +114,18 @@ def test_a_burst_of_a_million_points_costs_bounded_memory(project):
 
 
 DISK_FULL = """
-import sys, time
 from pathlib import Path
+import sys, time
 import mlops_jupyter as mj
 run = mj.start_run()
 for i in range(100):
     mj.log_metric("m", float(i))
 mj.flush()
 print(run.run_id, flush=True)
-with open("filler", "wb") as f:  # fill the disk
+with open("filler", "wb", buffering=0) as f:  # fill the disk
     try:
         while True:
             f.write(b"x" * (1 << 16))
-            f.flush()
     except OSError:
         pass
 for i in range(100, 6100):

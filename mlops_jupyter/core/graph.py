@@ -99,17 +99,37 @@ def cell_source(cell) -> str:
     return "".join(source) if isinstance(source, list) else source
 
 
+def check_notebook(notebook) -> dict:
+    """``notebook`` if it has the shape the pipeline reads, else a ``GraphError`` naming the cell."""
+    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
+        raise GraphError("not a notebook: nbformat 4 JSON is an object with a 'cells' list")
+    for number, cell in enumerate(notebook["cells"], start=1):
+        if not isinstance(cell, dict) or not isinstance(cell.get("cell_type"), str):
+            raise GraphError(f"cell {number} is not a notebook cell (an object with a cell_type and a source)")
+        if cell["cell_type"] != "code":
+            continue
+        source = cell.get("source", "")
+        if not isinstance(source, str) and not (isinstance(source, list) and all(isinstance(s, str) for s in source)):
+            raise GraphError(f"cell {number}: its source must be a string or a list of strings")
+        if not isinstance(cell.get("id", ""), (str, type(None))):
+            raise GraphError(f"cell {number}: its id must be a string")
+    return notebook
+
+
 def read_notebook(path: str | Path) -> dict:
     """A notebook file as its JSON (nbformat's import costs more than the rest of a status)."""
     try:
         notebook = json.loads(Path(path).read_text(encoding="utf-8"))
-        if "cells" not in notebook:  # nbformat 3 and older: let nbformat convert it
-            import nbformat
-
-            notebook = nbformat.read(str(path), as_version=4)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise GraphError(f"cannot read notebook {path}: {e}") from None
-    return notebook
+    if isinstance(notebook, dict) and "cells" not in notebook:  # nbformat 3 and older: let nbformat convert it
+        import nbformat
+
+        try:
+            notebook = nbformat.read(str(path), as_version=4)
+        except Exception as e:  # its converters raise what they meet: ValidationError, AttributeError...
+            raise GraphError(f"cannot read notebook {path}: {e}") from None
+    return check_notebook(notebook)
 
 
 def _code_cell(index: int, cell) -> CodeCell:
@@ -133,11 +153,14 @@ def _code_cell(index: int, cell) -> CodeCell:
             notes.append("global " + ", ".join(sorted(names.global_names)))
     except SyntaxError as e:
         reads, writes, notes = frozenset(), frozenset(), [f"syntax error on line {e.lineno}"]
+    except (RecursionError, MemoryError):  # what CPython's parser and ast visitors raise on deep nesting
+        reads, writes, notes = frozenset(), frozenset(), ["code too deeply nested"]
     return CodeCell(index, cell.get("id"), source, reads, writes, python.escapes, spec, tuple(notes))
 
 
 def build(notebook) -> Pipeline:
     """The pipeline of an nbformat notebook (raises ``GraphError``)."""
+    check_notebook(notebook)
     cells = tuple(_code_cell(i, c) for i, c in enumerate(notebook["cells"]) if c["cell_type"] == "code")
     stages = [c for c in cells if c.spec]
     warnings = []

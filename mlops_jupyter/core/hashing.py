@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .errors import MlopsError
 from .objects import hash_bytes, hash_file
-from .project import STATE_DIRS, STATE_FILES, is_state_path
+from .project import STATE_DIRS, STATE_FILES, is_state_path, is_within
 from .store import RunStore
 
 
@@ -24,6 +24,10 @@ class DepError(MlopsError, FileNotFoundError):
 
 class StatePathError(MlopsError, ValueError):
     """A path inside the tool state (``.mlops/``, ``.git/``), which is never user data."""
+
+
+class OutsideBoundary(MlopsError, ValueError):
+    """A path that leads outside the folder a hasher is confined to: it is never read."""
 
 
 @dataclass(frozen=True)
@@ -38,15 +42,26 @@ class PathHash:
 
 
 class FileHasher:
-    def __init__(self, store: RunStore | None = None):
+    """``confine``: a folder outside which nothing is read, symlinks followed (a server's root)."""
+
+    def __init__(self, store: RunStore | None = None, *, confine: str | os.PathLike | None = None):
         self.store = store
+        self.confine = Path(confine).resolve() if confine is not None else None
+
+    def check(self, path: str | os.PathLike) -> Path:
+        """``path`` made absolute; raises ``OutsideBoundary`` if it resolves outside ``confine``."""
+        path = Path(path).absolute()
+        if self.confine is not None and not is_within(Path(os.path.realpath(path)), self.confine):
+            raise OutsideBoundary(f"{path} is outside {self.confine}")
+        return path
 
     def _known(self, path: str) -> dict:
         return self.store.stat_entries(path) if self.store else {}
 
     def hash_path(self, path: str | os.PathLike) -> PathHash:
-        """Hash a file or folder; raises ``DepError`` if it does not exist."""
-        path = Path(path).absolute()
+        """Hash a file or folder; raises ``DepError`` if it does not exist, ``OutsideBoundary``
+        (before anything is read) if it or a symlink in it leads outside ``confine``."""
+        path = self.check(path)
         if is_state_path(path):
             raise StatePathError(f"{path} is part of the project's own state (.mlops/, .git/, mlops.lock), not data")
         try:
@@ -63,6 +78,8 @@ class FileHasher:
         cut = len(str(path)) + 1  # walk_files yields paths that start with the folder's
         posix = os.sep == "/"
         for file, file_st in walk_files(str(path)):
+            if self.confine is not None and os.path.islink(file):
+                self.check(file)
             relative = file[cut:] if posix else file[cut:].replace(os.sep, "/")
             entries.append((relative, self._file(file, file_st, known, fresh)))
             total += file_st.st_size

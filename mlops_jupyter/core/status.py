@@ -181,10 +181,13 @@ class _Checker:
                 found[name] = locked
         return found
 
-    def own_reasons(self, cell: CodeCell, entry: dict, declared: dict | None, deps: dict[str, str]) -> list[str]:
+    def own_reasons(self, cell: CodeCell, entry: dict, declared: dict | None, deps: dict[str, str],
+                    problems: list[str]) -> list[str]:
+        """Code, params, deps and outs against the lock; ``problems``: what params/deps could not be read."""
         spec, reasons = cell.spec, []
         if code_hash(cell.source) != entry.get("code"):
             reasons.append("code changed")
+        reasons += problems
         if declared is not None:
             reasons += _param_reasons(params_mod.merged(entry.get("params") or {}), params_mod.merged(declared))
         locked_deps = {d["path"]: d["hash"] for d in entry.get("deps") or []}
@@ -231,12 +234,12 @@ class _Checker:
 
     def check_stage(self, cell: CodeCell, entry: dict) -> tuple[str, list[str]]:
         name, spec = cell.spec.name, cell.spec
-        reasons: list[str] = []
-        declared = self.params(cell, reasons)
-        deps = self.deps(cell, reasons)
+        problems: list[str] = []
+        declared = self.params(cell, problems)
+        deps = self.deps(cell, problems)
+        reasons = self.own_reasons(cell, entry, declared, deps, problems)
         unknown: list[str] = []
         inputs = self.inputs(cell, entry, reasons, unknown)
-        reasons[:0] = self.own_reasons(cell, entry, declared, deps)
         upstream_runs = upstream_unknown = False  # an upstream that runs again gives what is not known yet
         for up in self.pipeline.upstream(name):
             if self.states[up] in _RUNS_AGAIN:

@@ -88,3 +88,16 @@ def decode_param(value: Any, kind: str) -> Any:
     if kind == "bigint":
         return int(value)
     return json.loads(value)
+
+
+def file_metrics(path) -> dict[str, float]:
+    """The numbers of a metrics file a stage wrote (JSON, or YAML 1.2), flattened: ``{"nested.f1": 0.8}``.
+    Raises ``OSError`` or ``ValueError`` (one line) when it cannot be read."""
+    from . import yamlio
+    from .params import flatten
+
+    data = yamlio.load_data_file(path)
+    if not isinstance(data, dict):
+        return {}
+    return {key: value for key, value in flatten(data).items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)}

@@ -15,7 +15,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..core import graph, lockfile, locks, runenv, yamlio
+from ..core import graph, lockfile, locks, runenv
 from ..core import params as params_mod
 from ..core.cellcode import code_hash, to_python
 from ..core.errors import MlopsError, StoreError, describe_os_error
@@ -28,6 +28,7 @@ from ..core.objects import CorruptObject, ObjectStore
 from ..core.project import is_state_path
 from ..core.report import format_duration
 from ..core.spec import StageSpec, parse_stage_line, split_cell
+from ..core.values import file_metrics
 from ..core.stage_cache import StageCache, fingerprint
 from ..core.statics import Binding, cell_bindings, computed, signature
 from ..core.variables import UnsupportedValue, figure_like, value_hash
@@ -400,18 +401,15 @@ class StageRunner:
 
     def _log_metric_files(self, spec: StageSpec) -> None:
         for path in spec.metrics + spec.metrics_no_cache:
-            file = Path(path)
-            if not file.exists():
+            if not Path(path).exists():
                 continue
             try:
-                data = yamlio.load_data_file(file)
+                metrics = file_metrics(path)
             except (OSError, ValueError) as e:
                 self._note(f"mlops: metrics file {path} could not be read ({e}); its values are not logged")
                 continue
-            if isinstance(data, dict):
-                for key, value in params_mod.flatten(data).items():
-                    if isinstance(value, (int, float)) and not isinstance(value, bool):
-                        tracking.log_metric(key, value)
+            for key, value in metrics.items():
+                tracking.log_metric(key, value)
 
     def _log_figures(self, ctx: Context, run_id: str, outputs: list[dict]) -> None:
         count = 0

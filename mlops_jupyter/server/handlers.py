@@ -2,43 +2,66 @@
 
 Every route is authenticated. ``path`` (a notebook or folder, relative to the
 server root) picks the project, as the kernel would from the notebook's
-folder. User mistakes become 400 (404 for what does not exist) with
-``{"message": ...}``; artifact bytes come only from the object cache, found by
-the hash the store records, never from a path the request names.
+folder, never above the root. The work (store queries, stage states) runs in
+the service's worker threads, never on tornado's event loop. User mistakes
+become 400 (404 for what does not exist) with ``{"message": ...}`` on one line;
+artifact bytes come only from the object cache, found by the hash the store
+records, never from a path the request names, and are streamed in chunks.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 import re
+import sqlite3
 
 import tornado.web
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from tornado.escape import json_encode
+from tornado.iostream import StreamClosedError
 
 from ..core import report
 from ..core.errors import MlopsError, RunNotFound
 from ..core.graph import build, load
-from ..core.objects import CorruptObject, ObjectStore
 from ..core.status import pipeline_status
 from .service import Projects
 
 MAX_LIMIT = 1000
-_HASH = re.compile(r"^[0-9a-f]{64}$")
+CHUNK = 1 << 20  # bytes of an artifact read and sent at a time
 _INLINE_MIMES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+# What SQLite says when a query built from a request exceeds its limits: the request is too large.
+_SQLITE_LIMITS = ("too many sql variables", "expression tree is too large", "parser stack overflow",
+                  "too many terms", "string or blob too big", "pattern too complex", "tables in a join")
+
+
+class Refused(tornado.web.HTTPError):
+    """A request the server will not answer, with the one line that tells the user why."""
+
+    def __init__(self, status: int, message: str):
+        line = " ".join(message.splitlines())
+        self.message = line if len(line) <= 500 else line[:499] + "…"
+        super().__init__(status, reason=self.message[:200], log_message=self.message)
 
 
 def json_errors(method):
     """One place that maps mistakes to HTTP: missing -> 404, bad input -> 400, with a message."""
 
     @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
+    async def wrapper(self, *args, **kwargs):
         try:
-            return method(self, *args, **kwargs)
+            return await method(self, *args, **kwargs)
         except RunNotFound as e:
-            raise tornado.web.HTTPError(404, reason=str(e)[:200], log_message=str(e)) from None
-        except (MlopsError, ValueError, json.JSONDecodeError) as e:
-            raise tornado.web.HTTPError(400, reason=str(e)[:200], log_message=str(e)) from None
+            raise Refused(404, str(e)) from None
+        except (MlopsError, ValueError) as e:  # ValueError covers JSON and UTF-8 decoding
+            raise Refused(400, str(e)) from None
+        except RecursionError:
+            raise Refused(400, "the request is nested too deeply to read; simplify the filter or the notebook") from None
+        except sqlite3.DatabaseError as e:
+            if any(limit in str(e).lower() for limit in _SQLITE_LIMITS):
+                raise Refused(400, f"the request is too large for the run store ({e}); shorten the filter") from None
+            raise
 
     return wrapper
 
@@ -53,11 +76,10 @@ class _Common:
     def write_error(self, status_code: int, **kwargs) -> None:
         self.set_header("Content-Type", "application/json")
         error = kwargs.get("exc_info", (None, None))[1]
-        message = getattr(error, "log_message", None) or self._reason
-        self.finish(json.dumps({"message": message}))
+        self.finish(json.dumps({"message": getattr(error, "message", None) or self._reason}))
 
-    def path_argument(self, value: str | None = None) -> str:
-        return value if value is not None else self.get_query_argument("path", "")
+    def path_argument(self) -> str:
+        return self.get_query_argument("path", "")
 
     def int_argument(self, name: str, default: int, highest: int) -> int:
         raw = self.get_query_argument(name, str(default))
@@ -71,14 +93,16 @@ class _Common:
 
 
 class BaseHandler(_Common, APIHandler):
-    """A JSON route."""
+    """A JSON route: the answer is computed and encoded in a worker thread."""
+
+    async def reply(self, compute, *args) -> None:
+        self.finish(await self.projects.run(lambda: json_encode(compute(*args))))
 
 
 class RunsHandler(BaseHandler):
     @tornado.web.authenticated
     @json_errors
-    def get(self) -> None:
-        store = self.projects.store(self.path_argument())
+    async def get(self) -> None:
         conditions = {
             "experiment": self.get_query_argument("experiment", None) or None,
             "stage": self.get_query_argument("stage", None) or None,
@@ -87,13 +111,16 @@ class RunsHandler(BaseHandler):
         }
         limit = self.int_argument("limit", 100, MAX_LIMIT)
         offset = self.int_argument("offset", 0, 10**9)
-        if store is None:
-            self.finish({"total": 0, "offset": offset, "limit": limit, "experiments": [], "stages": [],
-                         "columns": {"params": [], "metrics": []}, "runs": []})
-            return
         sort = self.get_query_argument("sort", None) or None
+        await self.reply(self.page, self.path_argument(), conditions, sort, limit, offset)
+
+    def page(self, path: str, conditions: dict, sort: str | None, limit: int, offset: int) -> dict:
+        store = self.projects.store(self.projects.project(path))
+        if store is None:
+            return {"total": 0, "offset": offset, "limit": limit, "experiments": [], "stages": [],
+                    "columns": {"params": [], "metrics": []}, "runs": []}
         summaries = store.search(**conditions, order_by=sort, limit=limit, offset=offset)
-        self.finish({
+        return {
             "total": store.count(**conditions),
             "offset": offset,
             "limit": limit,
@@ -101,39 +128,45 @@ class RunsHandler(BaseHandler):
             "stages": store.stages(),
             "columns": {"params": store.keys("params"), "metrics": store.keys("latest_metrics")},
             "runs": [report.run_record(s) for s in summaries],
-        })
+        }
 
 
 class RunHandler(BaseHandler):
     @tornado.web.authenticated
     @json_errors
-    def get(self, run_id: str) -> None:
-        store = self.projects.store(self.path_argument())
+    async def get(self, run_id: str) -> None:
+        await self.reply(self.detail, self.path_argument(), run_id)
+
+    def detail(self, path: str, run_id: str) -> dict:
+        store = self.projects.store(self.projects.project(path))
         if store is None:
             raise RunNotFound(f"no run {run_id!r}: this project has no runs yet")
         detail = store.get_run(store.resolve_run_id(run_id))
         record = report.detail_record(detail)
         record["histories"] = _json_series(store.histories([detail.run.id])[detail.run.id])
-        self.finish(record)
+        return record
 
 
 class MetricsHandler(BaseHandler):
     @tornado.web.authenticated
     @json_errors
-    def get(self) -> None:
-        store = self.projects.store(self.path_argument())
+    async def get(self) -> None:
         runs = [r for r in self.get_query_argument("runs", "").split(",") if r]
         keys = [k for k in self.get_query_argument("keys", "").split(",") if k] or None
         if not runs:
             raise ValueError("runs= needs one or more run ids, separated by commas")
+        await self.reply(self.histories, self.path_argument(), runs, keys)
+
+    def histories(self, path: str, runs: list[str], keys: list[str] | None) -> dict:
+        store = self.projects.store(self.projects.project(path))
         if store is None:
             raise RunNotFound(f"no run {runs[0]!r}: this project has no runs yet")
         ids = [store.resolve_run_id(r) for r in runs]
-        self.finish({"histories": {run_id: _json_series(series) for run_id, series in store.histories(ids, keys).items()}})
+        return {"histories": {run_id: _json_series(series) for run_id, series in store.histories(ids, keys).items()}}
 
 
 class ArtifactHandler(_Common, JupyterHandler):
-    """Raw bytes with their own type (an APIHandler would label them JSON)."""
+    """Raw bytes with their own type (an APIHandler would label them JSON), streamed."""
 
     def get_login_url(self) -> str:
         # As an API route: refuse with 403 instead of redirecting to the login page.
@@ -143,38 +176,32 @@ class ArtifactHandler(_Common, JupyterHandler):
 
     @tornado.web.authenticated
     @json_errors
-    def get(self, run_id: str, name: str) -> None:
+    async def get(self, run_id: str, name: str) -> None:
         if name.startswith("/") or ".." in name.split("/") or "\\" in name or "\x00" in name:
             raise ValueError("artifact names are relative names recorded on the run, without '..' or a leading '/'")
-        project = self.projects.project(self.path_argument())
-        store = self.projects.store(self.path_argument())
-        if store is None:
-            raise RunNotFound(f"no run {run_id!r}: this project has no runs yet")
-        artifact = store.artifact(store.resolve_run_id(run_id), name)
-        if not _HASH.match(artifact.hash):
-            raise ValueError(f"artifact {name!r} has no valid object hash")
-        objects = ObjectStore(project.cache_dir)
-        path = objects.path(artifact.hash).resolve()
-        if project.cache_dir.resolve() not in path.parents:
-            raise ValueError("artifact outside the cache")
+        artifact, f = await self.projects.run(self.projects.open_artifact, self.path_argument(), run_id, name)
         try:
-            data = objects.read_bytes(artifact.hash)
-        except FileNotFoundError:
-            raise RunNotFound(f"the object of {name!r} is no longer in the cache") from None
-        except CorruptObject as e:
-            raise ValueError(str(e)) from None
-        mime = artifact.mime if artifact.mime and "/" in artifact.mime else "application/octet-stream"
-        self.set_header("Content-Type", mime)
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Content-Security-Policy", "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'")
-        if mime not in _INLINE_MIMES:  # never render a user's HTML or SVG on the Jupyter origin
-            safe = re.sub(r"[^\w.-]", "_", name.rsplit("/", 1)[-1])
-            self.set_header("Content-Disposition", f'attachment; filename="{safe}"')
-        self.finish(data)
+            mime = artifact.mime if artifact.mime and "/" in artifact.mime else "application/octet-stream"
+            self.set_header("Content-Type", mime)
+            self.set_header("Content-Length", str(os.fstat(f.fileno()).st_size))
+            self.set_header("X-Content-Type-Options", "nosniff")
+            self.set_header("Content-Security-Policy", "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'")
+            if mime not in _INLINE_MIMES:  # never render a user's HTML or SVG on the Jupyter origin
+                safe = re.sub(r"[^\w.-]", "_", name.rsplit("/", 1)[-1])
+                self.set_header("Content-Disposition", f'attachment; filename="{safe}"')
+            while chunk := await self.projects.run(f.read, CHUNK):
+                self.write(chunk)
+                await self.flush()  # at most one chunk per request in memory
+        except StreamClosedError:  # the client went away
+            return
+        finally:
+            f.close()
+        self.finish()
 
 
 class PipelineHandler(BaseHandler):
-    def _answer(self, notebook: str, content: dict | None) -> None:
+    def graph(self, notebook: str, content) -> dict:
+        """The notebook's stages with their states and the edges; ``content`` (unsaved edits) if given."""
         project = self.projects.project(notebook)
         path = self.projects.resolve(notebook)
         if path.suffix != ".ipynb":
@@ -182,9 +209,8 @@ class PipelineHandler(BaseHandler):
         if content is None and not path.is_file():
             raise RunNotFound(f"no notebook {notebook!r}")
         pipeline = build(content) if content is not None else load(path)
-        store = self.projects.store(notebook)
-        statuses = pipeline_status(pipeline, path, project, store)
-        self.finish({
+        statuses = pipeline_status(pipeline, path, project, self.projects.store(project), confine=self.projects.root)
+        return {
             "notebook": notebook,
             "stages": [
                 {"name": s.stage, "state": s.state, "reasons": list(s.reasons), "last_run": s.last_run,
@@ -194,38 +220,44 @@ class PipelineHandler(BaseHandler):
             "edges": [{"upstream": e.upstream, "downstream": e.downstream, "kind": e.kind, "label": e.label}
                       for e in pipeline.edges],
             "warnings": list(pipeline.warnings),
-        })
+        }
+
+    def posted_graph(self, body: bytes) -> dict:
+        usage = 'post {"path": "<notebook.ipynb>", "content": <notebook JSON>}'
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError as e:  # not JSON, or not UTF-8
+            raise ValueError(f"the body is not JSON ({e}); {usage}") from None
+        if not isinstance(request, dict) or not isinstance(request.get("path"), str):
+            raise ValueError(usage)
+        return self.graph(request["path"], request.get("content"))
 
     @tornado.web.authenticated
     @json_errors
-    def get(self) -> None:
+    async def get(self) -> None:
         notebook = self.get_query_argument("path", "")
         if not notebook:
             raise ValueError("path= names the notebook, relative to the server's root")
-        self._answer(notebook, None)
+        await self.reply(self.graph, notebook, None)
 
     @tornado.web.authenticated
     @json_errors
-    def post(self) -> None:
-        body = json.loads(self.request.body or b"{}")
-        if not isinstance(body, dict) or not isinstance(body.get("path"), str):
-            raise ValueError('post {"path": "<notebook.ipynb>", "content": <notebook JSON>}')
-        content = body.get("content")
-        if content is not None and not (isinstance(content, dict) and isinstance(content.get("cells"), list)):
-            raise ValueError("content must be a notebook in nbformat JSON (with a 'cells' list)")
-        self._answer(body["path"], content)
+    async def post(self) -> None:
+        await self.reply(self.posted_graph, self.request.body)
 
 
 class StateHandler(BaseHandler):
     @tornado.web.authenticated
     @json_errors
-    def get(self) -> None:
-        path = self.path_argument()
-        store = self.projects.store(path)
+    async def get(self) -> None:
+        await self.reply(self.version, self.path_argument())
+
+    def version(self, path: str) -> dict:
         project = self.projects.project(path)
+        store = self.projects.store(project)
         # Stage states also move with mlops.lock and params.yaml.
         files = [p.stat().st_mtime_ns if p.exists() else 0 for p in (project.lock_path, project.params_path)]
-        self.finish({"version": ".".join(map(str, [store.version() if store else "empty", *files]))})
+        return {"version": ".".join(map(str, [store.version() if store else "empty", *files]))}
 
 
 def _json_series(series: dict[str, list]) -> dict[str, list]:

@@ -4,7 +4,7 @@
 # every stage from the cache. Executed notebooks go to examples/out/ (not committed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh examples  # only what the main job needs: no DVC, JupyterLab or Playwright
 mj=.venv/bin/mlops-jupyter
 mkdir -p examples/out
 $mj run examples/wine.ipynb -o examples/out/wine.first.ipynb

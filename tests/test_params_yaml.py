@@ -50,3 +50,19 @@ def test_a_stage_sees_and_logs_float_params_and_exponent_metrics(shell, project)
         assert summary.params == {"train.lr": 0.001}
         assert summary.metrics == {"loss": 1e-5, "acc": 0.9}
     assert json.loads(Path("m.json").read_text())["loss"] == 1e-5
+
+
+SCALARS = ["1", "-3", "0", "10", "1_000", "012", "0o17", "0x1F", "0b11", "1e-3", "1E5", "1.0e5", "1.5e+10", ".5", "5.",
+           "-.inf", ".NaN", "yes", "No", "on", "OFF", "y", "n", "true", "False", "~", "null", "", "1:30", "190:20:30",
+           "2026-12-03", "2026-1-3", "text", "'1e-3'", "on_time", "no-op", "v1.0", "1.2.3", "[1e-3, on]", "{a: 012}"]
+
+
+@pytest.mark.parametrize("scalar", SCALARS)
+def test_every_scalar_reads_as_ruamel_reads_it(scalar):
+    """The fast path (PyYAML for text YAML 1.1 and 1.2 read alike) never differs from ruamel.yaml."""
+    from ruamel.yaml import YAML
+
+    from mlops_jupyter.core import yamlio
+
+    text = f"key: {scalar}\nlist:\n  - {scalar}\n"
+    assert repr(yamlio.load_user(text)) == repr(YAML(typ="safe").load(text)), scalar  # repr: NaN equals itself

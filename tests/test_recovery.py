@@ -94,3 +94,42 @@ def test_kill_while_saving_a_large_variable_leaves_nothing_half_written(project)
                            capture_output=True, text=True, check=True)
     assert again.stdout.split()[-1] == str(7.0 * 60_000_000)
     assert not list(Path(project.cache_dir).glob(".tmp-*"))
+
+
+def test_kill_of_the_cli_mid_run_leaves_a_killed_run_and_a_correct_next_run(project):
+    """kill -9 of `mlops-jupyter run` while its kernel runs a stage: the kernel follows it, the run
+    becomes killed, nothing is cached, and the next run computes the stage whole."""
+    import json
+
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    meta = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    cells = ["%load_ext mlops_jupyter",
+             "%%stage slow\nimport time\nfrom pathlib import Path\nPath('started').write_text('')\n"
+             "if not Path('quick').exists():\n    time.sleep(60)\nx = 41 + 1"]
+    nbformat.write(new_notebook(cells=[new_code_cell(c) for c in cells], metadata=meta), project.root / "nb.ipynb")
+    cli = [sys.executable, "-m", "mlops_jupyter.cli"]
+    child = subprocess.Popen([*cli, "run", "nb.ipynb", "-q", "-o", "out.ipynb"], cwd=project.root,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started = project.root / "started"
+    deadline = time.monotonic() + 120
+    while not started.exists():
+        assert child.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    while True:  # the orphaned kernel notices and exits; the next open of the store marks its run
+        listed = subprocess.run([*cli, "runs", "ls", "--json"], cwd=project.root, capture_output=True, text=True)
+        runs = json.loads(listed.stdout)
+        if runs and runs[0]["status"] == "killed":
+            break
+        assert time.monotonic() < deadline, runs
+        time.sleep(0.5)
+    with RunStore(project.db_path) as store:
+        assert store.conn.execute("SELECT COUNT(*) FROM stage_cache").fetchone()[0] == 0
+    (project.root / "quick").write_text("")
+    again = subprocess.run([*cli, "run", "nb.ipynb", "-q", "-o", "out.ipynb"], cwd=project.root,
+                           capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert "1 ran" in again.stdout

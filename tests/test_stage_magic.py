@@ -316,3 +316,12 @@ def test_a_notebook_whose_stages_do_not_form_a_pipeline_is_one_line(shell, proje
     assert shell.run_cell("%%stage a --after nowhere\nz = 1").success
     err = capsys.readouterr().err
     assert err.count("runs --after 'nowhere', which is not a stage of this notebook") == 1
+
+
+def test_our_errors_in_a_cell_are_one_line_naming_the_cell_line(shell, project, capsys):
+    result = shell.run_cell("import mlops_jupyter as mj\nx = 1\nmj.log_metric('loss', 'high')")
+    assert not result.success
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "InvalidValue: metric 'loss' must be a number, got str 'high'" in text and "(line 3)" in text
+    assert "Traceback" not in text and "tracking.py" not in text

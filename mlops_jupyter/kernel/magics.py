@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import shlex
+import traceback
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
+from ..core.errors import MlopsError
 from ..core.spec import help_text
 from .identity import notebook_file
 from .stage import StageRunner
@@ -23,6 +25,7 @@ class StageMagics(Magics):
         for callback in [c for c in callbacks if isinstance(getattr(c, "__self__", None), StageRunner)]:
             shell.events.unregister("post_run_cell", callback)  # a runner of an earlier load
         shell.events.register("post_run_cell", self.runner.observe)
+        shell.set_custom_exc((MlopsError,), _one_line)
 
     @cell_magic
     def stage(self, line: str, cell: str):
@@ -80,6 +83,19 @@ class StageMagics(Magics):
             raise UsageError(e.format_message()) from None
         except click.exceptions.Exit:
             pass
+
+
+def _one_line(shell, etype, value, tb, tb_offset=None) -> list[str]:
+    """mlops-jupyter's own errors (a bad metric, a param logged twice…) as one line, naming the
+    line of the cell that caused it, instead of a traceback through our code."""
+    line = None
+    for frame, lineno in traceback.walk_tb(tb):
+        if not str(frame.f_globals.get("__name__", "")).startswith("mlops_jupyter"):
+            line = lineno  # the last frame that is not ours: the user's
+    where = f" (line {line})" if line is not None else ""
+    stb = [f"{etype.__name__}: {value}{where}"]
+    shell._showtraceback(etype, value, stb)  # IPython leaves showing it to the handler (ipykernel: an error output)
+    return stb
 
 
 StageMagics.stage.__doc__ = "Make this cell a pipeline stage.\n\n" + help_text()

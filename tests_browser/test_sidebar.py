@@ -110,6 +110,14 @@ def test_runs_compare_pipeline_and_live_updates(lab, page):
     expect(sidebar.get_by_test_id("mlops-run-row").first).to_contain_text("evaluate")
     screenshot(page, "06-new-runs")
 
+    # The param goes back: train and evaluate restore the first runs, and the pipeline says so.
+    params.write_text(params.read_text().replace("n_est: 150", "n_est: 300"))
+    sidebar.get_by_test_id("mlops-tab-pipeline").click()
+    expect(train_node).to_have_attribute("data-state", "cached", timeout=10_000)
+    expect(sidebar.locator('[data-testid="mlops-pipeline-node"][data-stage="evaluate"]')).to_have_attribute("data-state", "cached")
+    expect(sidebar.get_by_test_id("mlops-pipeline-reasons")).to_contain_text("restores run")
+    screenshot(page, "08-cached")
+
 
 def test_user_text_is_escaped(lab, page):
     base, root = lab

@@ -190,8 +190,10 @@ class Project:
         try:
             self.mlops_dir.mkdir(parents=True, exist_ok=True)
             ignore = self.mlops_dir / ".gitignore"
-            if not ignore.exists():
-                ignore.write_text(GITIGNORE)
+            present = ignore.read_text().splitlines() if ignore.exists() else []
+            missing = [line for line in GITIGNORE.splitlines() if line not in present]
+            if missing:  # a project made by an older version gets the new entries too
+                ignore.write_text("".join(f"{line}\n" for line in (*present, *missing)))
         except OSError as e:
             raise ProjectError(f"cannot create {self.mlops_dir}: {e.strerror}") from None
         return self

@@ -227,23 +227,34 @@ _CLASS_BOOKKEEPING = {"__dict__", "__weakref__", "__module__", "__qualname__", "
                       "__firstlineno__", "__static_attributes__"}
 
 
-def _pickle(value: Any) -> bytes:
-    """Bytes that restore ``value`` in a fresh kernel: the C pickler's, or cloudpickle's when the
-    value refers to code of the notebook (which the C pickler would only name)."""
+def _plain_pickle(value: Any) -> bytes | None:
+    """The C pickler's bytes, when they stand alone: None if the value refers to code of the
+    notebook (which the C pickler would only name) or cannot be pickled so."""
     import pickle
 
     try:
         data = pickle.dumps(value, protocol=5)
-        if b"__main__" not in data:
-            return data
     except Exception:
-        pass
+        return None
+    return None if b"__main__" in data else data
+
+
+def _cannot_pickle(value: Any, error: Exception) -> UnsupportedValue:
+    return UnsupportedValue(f"{type(value).__name__} cannot be pickled ({str(error).splitlines()[0][:120]})")
+
+
+def _pickle(value: Any) -> bytes:
+    """Bytes that restore ``value`` in a fresh kernel: the C pickler's, or cloudpickle's when the
+    value refers to code of the notebook."""
+    data = _plain_pickle(value)
+    if data is not None:
+        return data
     import cloudpickle
 
     try:
         return cloudpickle.dumps(value, protocol=5)
     except Exception as e:
-        raise UnsupportedValue(f"{type(value).__name__} cannot be pickled ({str(e).splitlines()[0][:120]})") from None
+        raise _cannot_pickle(value, e) from None
 
 
 def _hash_bytes_of(value: Any, hashing: _Hashing | None = None) -> bytes:
@@ -252,12 +263,9 @@ def _hash_bytes_of(value: Any, hashing: _Hashing | None = None) -> bytes:
     file names, line numbers and per-process ids)."""
     import pickle
 
-    try:
-        data = pickle.dumps(value, protocol=5)
-        if b"__main__" not in data:
-            return data
-    except Exception:
-        pass
+    data = _plain_pickle(value)
+    if data is not None:
+        return data
     hashing = hashing or _Hashing()
 
     class CodeByHash(pickle.Pickler):
@@ -272,7 +280,7 @@ def _hash_bytes_of(value: Any, hashing: _Hashing | None = None) -> bytes:
     except UnsupportedValue:
         raise
     except Exception as e:
-        raise UnsupportedValue(f"{type(value).__name__} cannot be pickled ({str(e).splitlines()[0][:120]})") from None
+        raise _cannot_pickle(value, e) from None
     return buffer.getvalue()
 
 

@@ -9,10 +9,17 @@ Fields are ``metrics.KEY``, ``params.KEY``, ``tags.KEY`` (quote odd keys with
 backticks or double quotes) and the run attributes in ``ATTRIBUTES``
 (optionally written ``attributes.NAME``). User text only ever becomes a bound
 parameter: field names are looked up in fixed tables, never spliced into SQL.
+
+Whatever the input, the result is SQL that SQLite accepts or a one-line
+``FilterError`` that states the limit: ``in`` lists of any length are one bound
+JSON array, long ``and``/``or`` chains are emitted as shallow trees, and nesting
+is capped at ``MAX_NESTING`` (SQLite's parser takes little more).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -43,12 +50,19 @@ _PREFIXES = {
 }
 _COMPARISONS = {"=": "=", "==": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
+MAX_NESTING = 20  # parentheses and `not`s around any point; SQLite 3.40 parser stack takes about twice that
+MAX_COMPARISONS = 10_000  # after folding; SQLite's compile time grows with the square of the terms
+MAX_SORT_FIELDS = 16  # each metric, param or tag sort field is one more table in SQLite's join (64 at most)
+MAX_PATTERN = 50_000  # SQLite's SQLITE_MAX_LIKE_PATTERN_LENGTH
+_FAN_OUT = 64  # terms joined flat in SQL; longer chains nest (SQLite's expression depth limit is 1000)
+_INT64 = range(-(2**63), 2**63)
+
 _TOKEN = re.compile(
     r"""
     (?P<ws>\s+)
   | (?P<field>(?:[A-Za-z]+)\.(?:`(?:[^`]|``)+`|"(?:[^"]|"")+"|[\w.\-/:@]+))
   | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")
-  | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.]))
+  | (?P<number>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?![\w.]))  # one way to split: no backtracking blow-up
   | (?P<op>==|!=|<>|<=|>=|=|<|>)
   | (?P<punct>[(),])
   | (?P<word>[A-Za-z_]\w*)
@@ -94,12 +108,27 @@ class Not:
 Node = Union[Comparison, BoolOp, Not]
 
 
+def _show(text: str) -> str:
+    """The user's text, quoted, and shortened so that a message stays one readable line."""
+    return repr(text) if len(text) <= 80 else repr(text[:70]) + "…"
+
+
+def _check_text(text: Any, what: str) -> str:
+    if not isinstance(text, str):
+        raise FilterError(f"{what} must be a string, got {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise FilterError(f"{what} {_show(text)} is not valid text: it holds the lone surrogate {text[e.start]!r}") from None
+    return text
+
+
 def _tokenize(text: str) -> list[Token]:
     tokens, pos = [], 0
     while pos < len(text):
         match = _TOKEN.match(text, pos)
         if not match:
-            raise FilterError(f"unexpected {text[pos]!r} at position {pos + 1} in filter {text!r}")
+            raise FilterError(f"unexpected {text[pos]!r} at position {pos + 1} in filter {_show(text)}")
         if match.lastgroup != "ws":
             tokens.append(Token(match.lastgroup, match.group(), pos))
         pos = match.end()
@@ -122,7 +151,7 @@ def _field(token: Token, source: str) -> Field:
         name = _ATTRIBUTE_ALIASES.get(token.text.lower(), token.text.lower())
         if name not in ATTRIBUTES:
             raise FilterError(
-                f"unknown field {token.text!r} in filter {source!r}; use metrics.KEY, params.KEY, "
+                f"unknown field {_show(token.text)} in filter {_show(source)}; use metrics.KEY, params.KEY, "
                 f"tags.KEY or one of: {', '.join(ATTRIBUTES)}"
             )
         return Field("attributes", name)
@@ -130,7 +159,7 @@ def _field(token: Token, source: str) -> Field:
     namespace = _PREFIXES.get(prefix.lower())
     if namespace is None:
         raise FilterError(
-            f"unknown field prefix {prefix!r} in filter {source!r}; use metrics., params., tags. or attributes."
+            f"unknown field prefix {_show(prefix)} in filter {_show(source)}; use metrics., params., tags. or attributes."
         )
     if key[0] in "`\"":
         key = _unquote(key)
@@ -144,6 +173,7 @@ class _Parser:
         self.source = source
         self.tokens = _tokenize(source)
         self.i = 0
+        self.depth = 0  # parentheses and `not`s open at this point
 
     def peek(self, offset: int = 0) -> Token | None:
         j = self.i + offset
@@ -159,8 +189,8 @@ class _Parser:
     def expect(self, what: str, ok: bool) -> Token:
         token = self.peek()
         if token is None or not ok:
-            where = f"at position {token.pos + 1} ({token.text!r})" if token else "at the end"
-            raise FilterError(f"expected {what} {where} in filter {self.source!r}")
+            where = f"at position {token.pos + 1} ({_show(token.text)})" if token else "at the end"
+            raise FilterError(f"expected {what} {where} in filter {_show(self.source)}")
         self.i += 1
         return token
 
@@ -185,15 +215,23 @@ class _Parser:
         return items[0] if len(items) == 1 else BoolOp("and", tuple(items))
 
     def not_expr(self) -> Node:
-        if self.keyword("not"):
-            return Not(self.not_expr())
         token = self.peek()
-        if token and token.text == "(":
-            self.i += 1
+        if not (token and (token.text == "(" or (token.kind == "word" and token.text.lower() == "not"))):
+            return self.comparison()
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise FilterError(
+                f"filter {_show(self.source)} nests parentheses and `not` more than {MAX_NESTING} levels deep "
+                f"(at position {token.pos + 1}); flatten it, e.g. `a or b or c` instead of `a or (b or (c))`"
+            )
+        self.i += 1
+        if token.text == "(":
             node = self.or_expr()
             self.expect("')'", (self.peek() or token).text == ")")
-            return node
-        return self.comparison()
+        else:
+            node = Not(self.not_expr())
+        self.depth -= 1
+        return node
 
     def comparison(self) -> Comparison:
         token = self.peek()
@@ -211,7 +249,7 @@ class _Parser:
             op = self.tokens[self.i - 1].text.lower()
             value = self.literal()
             if not isinstance(value, str):
-                raise FilterError(f"{op} needs a quoted pattern in filter {self.source!r}")
+                raise FilterError(f"{op} needs a quoted pattern in filter {_show(self.source)}")
             return Comparison(field, f"not {op}" if negated else op, value)
         if negated:
             self.expect("'in', 'like' or 'ilike' after 'not'", False)
@@ -228,7 +266,9 @@ class _Parser:
         if token.kind == "word":
             return token.text.lower() == "true"
         text = token.text
-        return float(text) if any(c in text for c in ".eE") else int(text)
+        if not any(c in text for c in ".eE") and len(text) <= 20 and int(text) in _INT64:
+            return int(text)
+        return float(text)  # past 64 bits a number compares as a float (as SQLite would)
 
     def literal_list(self) -> tuple:
         self.expect("'(' after 'in'", (self.peek() or Token("", "", 0)).text == "(")
@@ -242,9 +282,7 @@ class _Parser:
 
 def parse(source: str) -> Node:
     """Parse a filter into a tree; raises ``FilterError`` with the position."""
-    if not isinstance(source, str):
-        raise FilterError(f"a filter must be a string, got {type(source).__name__}")
-    return _Parser(source).parse()
+    return _Parser(_check_text(source, "a filter")).parse()
 
 
 # --- compilation -------------------------------------------------------------
@@ -259,43 +297,98 @@ def _like_to_glob(pattern: str) -> str:
 
 
 def _to_time(value: Any, field: Field, source: str) -> int:
-    if isinstance(value, bool):
-        raise FilterError(f"{field} is a time; compare it with a date like '2026-11-01' in {source!r}")
+    if isinstance(value, bool) or (isinstance(value, (int, float)) and not (
+            math.isfinite(value) and int(value) in _INT64)):
+        raise FilterError(f"{field}: {_show(str(value))} is not a time; give epoch milliseconds or a date "
+                          f"like '2026-11-01' in filter {_show(source)}")
     if isinstance(value, (int, float)):
         return int(value)
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise FilterError(f"{field}: {value!r} is not a date/time such as '2026-11-01 12:00' in {source!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.astimezone()  # the user's local time
-    return int(moment.astimezone(timezone.utc).timestamp() * 1000)
+        if moment.tzinfo is None:
+            moment = moment.astimezone()  # the user's local time
+        return int(moment.astimezone(timezone.utc).timestamp() * 1000)
+    except (ValueError, OverflowError, OSError):  # OverflowError: a date at the very edge of the calendar
+        raise FilterError(f"{field}: {_show(value)} is not a date/time such as '2026-11-01 12:00' "
+                          f"(years 1 to 9999, UTC offset within the calendar) in filter {_show(source)}") from None
+
+
+def _join(op: str, parts: list[str]) -> str:
+    """``(a OP b OP ...)`` as a tree at most ``_FAN_OUT`` wide: SQLite's expression depth is the
+    length of a flat chain, its parser stack the depth of parentheses."""
+    while len(parts) > _FAN_OUT:
+        parts = ["(" + f" {op} ".join(parts[i : i + _FAN_OUT]) + ")" for i in range(0, len(parts), _FAN_OUT)]
+    return "(" + f" {op} ".join(parts) + ")" if len(parts) > 1 else parts[0]
+
+
+def _flatten(node: BoolOp) -> list[Node]:
+    """The items of ``a and (b and c)`` are a, b and c."""
+    items, pending = [], list(reversed(node.items))
+    while pending:
+        item = pending.pop()
+        if isinstance(item, BoolOp) and item.op == node.op:
+            pending.extend(reversed(item.items))
+        else:
+            items.append(item)
+    return items
+
+
+def _fold(items: list[Node]) -> list[Node]:
+    """``x = a or x = b or x in (c)`` is ``x in (a, b, c)``: one list however long the chain."""
+    lists: dict[Field, list] = {}
+    folded: list[Any] = []
+    for item in items:
+        if isinstance(item, Comparison) and item.op in ("=", "in"):
+            if item.field not in lists:
+                lists[item.field] = []
+                folded.append(item.field)
+            lists[item.field].extend(item.value if item.op == "in" else (item.value,))
+        else:
+            folded.append(item)
+    return [Comparison(item, "in", tuple(lists[item])) if isinstance(item, Field) else item for item in folded]
 
 
 class _Compiler:
     def __init__(self, source: str):
         self.source = source
         self.params: list[Any] = []
+        self.comparisons = 0
 
     def node(self, node: Node) -> str:
         if isinstance(node, BoolOp):
-            return "(" + f" {node.op.upper()} ".join(self.node(item) for item in node.items) + ")"
+            items = _flatten(node)
+            if node.op == "or":
+                items = _fold(items)
+            return _join(node.op.upper(), [self.node(item) for item in items])
         if isinstance(node, Not):
-            return f"(NOT {self.node(node.item)})"
+            if isinstance(node.item, Not):  # not not x is x, in SQL's three-valued logic too
+                return self.node(node.item.item)
+            return f"NOT {self.node(node.item)}"  # NOT binds looser than a comparison, tighter than AND
         return self.comparison(node)
 
     def bind(self, value: Any) -> str:
         self.params.append(value)
         return "?"
 
+    def array(self, values: list) -> str:
+        """Any number of values as one bound JSON array: no SQL variable per value."""
+        text = json.dumps(values, ensure_ascii=False)
+        if not isinstance(values[0], str):
+            text = text.replace("Infinity", "9e999")  # JSON has no infinities; SQLite reads 9e999 as one
+        return f"(SELECT value FROM json_each({self.bind(text)}))"
+
     def predicate(self, column: str, op: str, value: Any, kind: str) -> str:
         """``column op value`` for one literal; kind is number, text or param."""
         if op in ("like", "ilike", "not like", "not ilike"):
             negate = "NOT " if op.startswith("not") else ""
             text = column if kind != "param" else f"CAST({column} AS TEXT)"
+            pattern = value if op.endswith("ilike") else _like_to_glob(value)
+            if len(pattern.encode("utf-8")) > MAX_PATTERN:
+                raise FilterError(f"a like pattern holds at most {MAX_PATTERN:,} bytes (SQLite's limit), "
+                                  f"not {len(pattern.encode('utf-8')):,}, in filter {_show(self.source)}")
             if op.endswith("ilike"):
-                return f"{negate}({text} LIKE {self.bind(value)} ESCAPE '\\')"
-            return f"{negate}({text} GLOB {self.bind(_like_to_glob(value))})"
+                return f"{negate}({text} LIKE {self.bind(pattern)} ESCAPE '\\')"
+            return f"{negate}({text} GLOB {self.bind(pattern)})"
         if kind == "param":
             if isinstance(value, bool):
                 return f"(p.type = 'bool' AND {column} {op} {self.bind(int(value))})"
@@ -304,11 +397,27 @@ class _Compiler:
             return f"(typeof({column}) IN ('integer', 'real') AND {column} {op} {self.bind(value)})"
         return f"{column} {op} {self.bind(value)}"
 
+    def member(self, column: str, values: tuple, kind: str) -> str:
+        """``column`` equals one of ``values``, with the semantics of ``=`` for each kind of literal."""
+        if kind != "param":
+            return f"{column} IN {self.array(list(values))}"
+        texts = [v for v in values if isinstance(v, str)]
+        numbers = [v for v in values if not isinstance(v, (str, bool))]
+        bools = [int(v) for v in values if isinstance(v, bool)]
+        tests = []
+        if texts:
+            tests.append(f"CAST({column} AS TEXT) IN {self.array(texts)}")
+        if numbers:
+            tests.append(f"(typeof({column}) IN ('integer', 'real') AND {column} IN {self.array(numbers)})")
+        if bools:
+            tests.append(f"(p.type = 'bool' AND {column} IN {self.array(bools)})")
+        return _join("OR", tests)
+
     def values(self, node: Comparison) -> tuple:
         values = node.value if isinstance(node.value, tuple) else (node.value,)
-        kind = node.field.namespace
+        kind, where = node.field.namespace, f"in filter {_show(self.source)}"
         if kind == "metrics" and any(isinstance(v, (str, bool)) for v in values):
-            raise FilterError(f"{node.field} is a metric: compare it with a number in filter {self.source!r}")
+            raise FilterError(f"{node.field} is a metric: compare it with a number {where}")
         if kind == "tags":
             values = tuple(v if isinstance(v, str) else str(v) for v in values)
         if kind == "attributes":
@@ -316,16 +425,22 @@ class _Compiler:
             if column_kind == "time" and node.op not in ("like", "ilike", "not like", "not ilike"):
                 values = tuple(_to_time(v, node.field, self.source) for v in values)
             elif column_kind == "text" and any(not isinstance(v, str) for v in values):
-                raise FilterError(f"{node.field} is text: quote the value in filter {self.source!r}")
+                raise FilterError(f"{node.field} is text: quote the value {where}")
             elif column_kind == "number" and any(isinstance(v, (str, bool)) for v in values):
-                raise FilterError(f"{node.field} is a number of seconds in filter {self.source!r}")
+                raise FilterError(f"{node.field} is a number of seconds {where}")
             if node.field.name == "status":
                 for value in values:
                     if "like" not in node.op and value not in STATUSES:
-                        raise FilterError(f"unknown status {value!r}; one of: {', '.join(STATUSES)}")
+                        raise FilterError(f"unknown status {_show(value)}; one of: {', '.join(STATUSES)}")
         return values
 
     def comparison(self, node: Comparison) -> str:
+        self.comparisons += 1
+        if self.comparisons > MAX_COMPARISONS:
+            raise FilterError(
+                f"filter {_show(self.source)} makes more than {MAX_COMPARISONS:,} comparisons; "
+                "list values with `in (...)` (any length) instead of chaining them"
+            )
         field, op = node.field, node.op
         if field.namespace == "attributes":
             column, _ = ATTRIBUTES[field.name]
@@ -341,7 +456,7 @@ class _Compiler:
             return f"(r.num {'NOT ' if op == 'is null' else ''}IN ({having}))"
         values = self.values(node)
         if op in ("in", "not in"):
-            test = "(" + " OR ".join(self.predicate(column, "=", v, kind) for v in values) + ")"
+            test = self.member(column, values, kind)
         elif op == "!=" and field.namespace == "attributes":
             test = f"({column} IS NOT {self.bind(values[0])})"  # a missing stage is != 'train'
         else:
@@ -364,14 +479,22 @@ def parse_order_by(items) -> list[tuple[Field, bool]]:
     """``["metrics.rmse", "start_time DESC"]`` -> [(field, descending)]."""
     if isinstance(items, str):
         items = [items]
+    try:
+        items = list(items or ())
+    except TypeError:
+        raise FilterError(f"sort by a field name or a list of them, not a {type(items).__name__}") from None
+    if len(items) > MAX_SORT_FIELDS:
+        raise FilterError(f"sort by at most {MAX_SORT_FIELDS} fields, not {len(items)}")
     result = []
-    for item in items or ():
-        tokens = _tokenize(item)
+    for item in items:
+        if not isinstance(item, str):
+            raise FilterError(f"sort by a field name such as 'metrics.rmse DESC', not {type(item).__name__} {item!r:.40}")
+        tokens = _tokenize(_check_text(item, "the sort field"))
         descending = False
         if len(tokens) == 2 and tokens[1].kind == "word" and tokens[1].text.lower() in ("asc", "desc"):
             descending = tokens[1].text.lower() == "desc"
             tokens = tokens[:1]
         if len(tokens) != 1 or tokens[0].kind not in ("field", "word"):
-            raise FilterError(f"cannot sort by {item!r}; write a field and an optional ASC or DESC, e.g. 'metrics.rmse DESC'")
+            raise FilterError(f"cannot sort by {_show(item)}; write a field and an optional ASC or DESC, e.g. 'metrics.rmse DESC'")
         result.append((_field(tokens[0], item), descending))
     return result

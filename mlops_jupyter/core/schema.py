@@ -128,7 +128,14 @@ def m003_stage_cache(db) -> None:
     db["stage_cache"].create_index(["stage", "created_time"])
 
 
-STEPS = (m001_initial, m002_search_indexes, m003_stage_cache)
+def m004_param_values_index(db) -> None:
+    """Filters on a param's value (``params.seed = 3``) go straight to the matching rows; the
+    index also serves everything the key-only one did."""
+    db["params"].create_index(["key", "value"])
+    db.execute("DROP INDEX IF EXISTS idx_params_key")
+
+
+STEPS = (m001_initial, m002_search_indexes, m003_stage_cache, m004_param_values_index)
 STEP_NAMES = tuple(step.__name__ for step in STEPS)
 
 

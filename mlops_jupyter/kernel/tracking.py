@@ -12,6 +12,7 @@ Nothing here imports IPython: the API works in scripts as well as in kernels.
 from __future__ import annotations
 
 import atexit
+import gc
 import mimetypes
 import operator
 import os
@@ -420,42 +421,68 @@ def runs(
     ``tags.*``. ``filter`` is the filter language, e.g.
     ``"metrics.rmse < 0.7 and params.n_est = 100"``.
     """
-    import pandas as pd
-
     TRACKER.flush()
     store, _ = TRACKER.open(project)
-    summaries = store.search(
-        experiment=experiment, stage=stage, status=status, filter=filter, order_by=order_by, limit=max_results
-    )
-    return summaries_frame(summaries, pd)
+    collecting = gc.isenabled()
+    gc.disable()  # a page is a burst of short-lived rows: a full collection in the middle of it is pure cost
+    try:
+        page = store.search_page(
+            experiment=experiment, stage=stage, status=status, filter=filter, order_by=order_by, limit=max_results
+        )
+        return page_frame(page)
+    finally:
+        if collecting:
+            gc.enable()
 
 
-def summaries_frame(summaries, pd):
-    """The DataFrame of ``runs()``: one pass over the values, one list per column."""
-    count = len(summaries)
-    runs_ = [s.run for s in summaries]
+def page_frame(page):
+    """The DataFrame of ``runs()``, column by column from the store's page: no object per run.
+
+    A param column whose values are all ints is int64 (``Int64`` when some runs lack the key), all
+    floats float64, any other mix with numbers object; strings and booleans are as pandas reads them.
+    """
+    import numpy as np
+    import pandas as pd
+
+    fields = list(zip(*page.rows)) or [()] * 11  # (num, *Run's fields)
+    _, ids, experiments, stages, statuses, starts, ends, notebooks = (list(values) for values in fields[:8])
+    seconds = (np.array(ends, dtype=float) - np.array(starts, dtype=float)) / 1000.0  # Run.duration; NaN while running
     columns: dict[str, Any] = {
-        "run_id": [r.id for r in runs_],
-        "experiment": [r.experiment for r in runs_],
-        "stage": [r.stage for r in runs_],
-        "status": [r.status for r in runs_],
-        "start_time": pd.to_datetime([r.start_time for r in runs_], unit="ms", utc=True),
-        "end_time": pd.to_datetime([r.end_time for r in runs_], unit="ms", utc=True),
-        "duration": [r.duration for r in runs_],
-        "notebook": [r.notebook for r in runs_],
+        "run_id": ids,
+        "experiment": experiments,
+        "stage": stages,
+        "status": statuses,
+        "start_time": pd.to_datetime(starts, unit="ms", utc=True),
+        "end_time": pd.to_datetime(ends, unit="ms", utc=True),
+        "duration": seconds,
+        "notebook": notebooks,
     }
-    for prefix in ("metrics", "params", "tags"):
-        values: dict[str, list] = {}
-        for i, summary in enumerate(summaries):
-            for key, value in getattr(summary, prefix).items():
-                column = values.get(key)
-                if column is None:
-                    column = values[key] = [None] * count
-                column[i] = value
+    for prefix, values in (("metrics", page.metrics), ("params", page.params), ("tags", page.tags)):
         for key in sorted(values):
-            columns[f"{prefix}.{key}"] = values[key]
-    frame = pd.DataFrame(columns)
-    metric_columns = [c for c in frame.columns if c.startswith("metrics.")]
-    if metric_columns:
-        frame[metric_columns] = frame[metric_columns].astype("float64")
-    return frame
+            columns[f"{prefix}.{key}"] = _column(*values[key], len(ids), prefix != "tags", pd, np)
+    return pd.DataFrame(columns)
+
+
+def _column(positions: list, values: list, count: int, numeric: bool, pd, np):
+    """One metrics./params./tags. column: a key's values at the positions of the runs having it."""
+    kinds = set(map(type, values)) if numeric else set()
+    if kinds == {float}:
+        column = np.full(count, np.nan)
+        column[positions] = values
+        return column
+    if kinds == {int}:
+        data = np.zeros(count, dtype=np.int64)
+        try:
+            data[positions] = values
+        except OverflowError:  # past 64 bits: an object column of Python ints, below
+            pass
+        else:
+            if len(positions) == count:
+                return data
+            missing = np.ones(count, dtype=bool)
+            missing[positions] = False
+            return pd.arrays.IntegerArray(data, missing)
+    column = [None] * count
+    for position, value in zip(positions, values):
+        column[position] = value
+    return pd.Series(column, dtype=object) if kinds & {int, float} else column

@@ -265,7 +265,7 @@ def test_the_cli_says_one_line(project, runs, args, message):
 
 def test_the_cli_lists_runs_of_a_long_filter(project, runs):
     store, ids = runs
-    chain = " or ".join(f"run_id = '{i:032x}'" for i in range(2_000)) + f" or params.n = 1"
+    chain = " or ".join(f"run_id = '{i:032x}'" for i in range(2_000)) + " or params.n = 1"
     result = run_cli(project, "runs", "ls", "-f", chain, "--json")
     assert result.returncode == 0, result.stderr
     assert ids[1] in result.stdout and ids[0] not in result.stdout

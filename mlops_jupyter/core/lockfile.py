@@ -8,19 +8,17 @@ Plain YAML with sorted keys, so it diffs well and is meant to be committed::
         train: {fingerprint: ..., code: ..., params: ..., deps: ..., outs: ..., ...}
 
 Entries are keyed by the notebook (as the project names it) and then the stage, so two notebooks
-of one folder never share an entry. Updated under an advisory file lock, so kernels and CLI runs
+of one folder never share an entry. Updated under a lock of ``core.locks``, so kernels and CLI runs
 can share it, and rewritten only when an entry changed (a restore of a fresh stage writes nothing).
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from . import yamlio
+from . import locks, yamlio
 from .errors import MlopsError
 
 SCHEMA = "2"
@@ -29,16 +27,6 @@ NO_NOTEBOOK = "(no notebook)"  # the key of stages run where the kernel cannot t
 
 class LockfileError(MlopsError):
     """An ``mlops.lock`` that cannot be read (not YAML, not this format)."""
-
-
-@contextmanager
-def _locked(guard: Path) -> Iterator[None]:
-    with open(guard, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _load(path: Path) -> dict[str, dict]:
@@ -67,9 +55,9 @@ def read(path: Path, notebook: str | None) -> dict[str, Any]:
     return _load(path).get(notebook or NO_NOTEBOOK, {})
 
 
-def update(path: Path, notebook: str | None, stage: str, entry: dict[str, Any], *, guard: Path) -> None:
-    """Replace the entry of ``stage`` of ``notebook``; ``guard`` is the file whose lock serializes writers."""
-    with _locked(guard):
+def update(path: Path, notebook: str | None, stage: str, entry: dict[str, Any], *, locks_dir: Path) -> None:
+    """Replace the entry of ``stage`` of ``notebook``; writers take turns through ``locks_dir``."""
+    with locks.exclusive(locks_dir, [f"lockfile:{path.name}"]):
         notebooks = _load(path)
         stages = notebooks.setdefault(notebook or NO_NOTEBOOK, {})
         if stages.get(stage) == entry:

@@ -2,7 +2,7 @@
 
 A stage holds the lock of its fingerprint and of each out path while it restores or runs and
 caches, so two kernels running the same stage at once never mix their results: the second
-waits, then restores what the first cached. ``flock`` locks belong to the open file, so closing
+waits, then restores what the first cached. Writers of ``mlops.lock`` take turns the same way. ``flock`` locks belong to the open file, so closing
 other files (as hashing does) never drops them, and the kernel releases them if a process dies.
 """
 

@@ -43,7 +43,7 @@ timings = false
 """
 
 # What must never be committed: the store and the cache are per machine.
-GITIGNORE = "/runs.db\n/runs.db-*\n/cache/\n/tmp/\n/lock.lck\n/locks/\n"
+GITIGNORE = "/runs.db\n/runs.db-*\n/cache/\n/tmp/\n/locks/\n"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from ..core.cellcode import to_python
 from ..core.errors import MlopsError
 from ..core.graph import CodeCell, Pipeline
 from ..core.names import analyze
+from ..core.statics import statement_bindings
 
 _BUILTINS = frozenset(dir(builtins))
 PROVIDED = frozenset({"params"})  # the script defines it, as the stage runner does
@@ -56,17 +57,11 @@ class Shared:
 
 
 def _is_definition(node: ast.stmt) -> bool:
-    if isinstance(node, ast.ImportFrom):
-        return node.module != "__future__"
-    if isinstance(node, (ast.Import, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return True
-    if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
-        try:
-            ast.literal_eval(node.value)
-            return True
-        except ValueError:
-            return False
-    return False
+    """What status reads statically (``core.statics``) is what an export may take into common.py."""
+    if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+        return False
+    bound = statement_bindings(node)
+    return bool(bound) and all(binding.digest is not None for binding in bound.values())
 
 
 def _statements(cell: CodeCell) -> list[Statement]:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from ..core import runenv
 from ..core.graph import GraphError, cell_source, read_notebook
-from ..core.project import Project
 
 
 _MAX_SCANNED = 50  # notebooks of the kernel's folder read to find the one holding a cell
@@ -56,12 +55,6 @@ def _holding(folder: Path, body: str) -> Path | None:
         return None
     _found[folder] = matches[0]
     return matches[0]
-
-
-def notebook_path(shell, project: Project, body: str | None = None) -> str | None:
-    """The notebook as the project names it (relative to its root)."""
-    path = notebook_file(shell, body)
-    return None if path is None else project.name_of(path)
 
 
 def _request_metadata(shell) -> dict:

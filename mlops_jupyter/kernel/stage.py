@@ -454,7 +454,7 @@ class StageRunner:
             entry["after"] = list(spec.after)
         if uncached:
             entry["uncached"] = uncached
-        lockfile.update(ctx.project.lock_path, ctx.notebook, spec.name, entry, guard=ctx.project.mlops_dir / "lock.lck")
+        lockfile.update(ctx.project.lock_path, ctx.notebook, spec.name, entry, locks_dir=ctx.project.locks_dir)
 
     # --- the cell -----------------------------------------------------------------
 

@@ -20,7 +20,7 @@ def stage_notebook(root: Path, *flags: str) -> dict:
     content["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
                              "source": f"%%stage probe {' '.join(flags)}\npass", "id": "probe"})
     lockfile.update(root / "mlops.lock", "wine.ipynb", "probe", {"code": code_hash("pass")},
-                    guard=root / ".mlops" / "lock.lck")
+                    locks_dir=root / ".mlops" / "locks")
     return content
 
 

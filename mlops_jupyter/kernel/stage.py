@@ -15,7 +15,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..core import graph, lockfile, locks, runenv
+from ..core import graph, lockfile, locks, runenv, transfer
 from ..core import params as params_mod
 from ..core.cellcode import code_hash, to_python
 from ..core.errors import MlopsError, StoreError, describe_os_error
@@ -26,10 +26,11 @@ from ..core.models import Artifact, LineageEdge
 from ..core.names import CellNames, analyze
 from ..core.objects import CorruptObject, ObjectStore
 from ..core.project import is_state_path
+from ..core.remotes import RemoteError
 from ..core.report import format_duration
 from ..core.spec import StageSpec, parse_stage_line, split_cell
 from ..core.values import file_metrics
-from ..core.stage_cache import StageCache, fingerprint
+from ..core.stage_cache import StageCache, UntrustedResult, fingerprint
 from ..core.statics import Binding, cell_bindings, computed, signature
 from ..core.variables import UnsupportedValue, figure_like, value_hash
 from . import tracking
@@ -143,7 +144,9 @@ class StageRunner:
             raise UsageError(str(e)) from None
         _refuse_state_paths(spec, project)
         hasher = FileHasher(store)
-        cache = StageCache(store, ObjectStore(project.cache_dir), hasher)
+        config = tracking.TRACKER.config(project)
+        trusted = frozenset(name for name, remote in config.remotes.items() if remote.trusted)
+        cache = StageCache(store, ObjectStore(project.cache_dir), hasher, trusted)
         deps = {}
         for dep in spec.deps:
             try:
@@ -207,7 +210,7 @@ class StageRunner:
             return False, None
         started = time.perf_counter()
         try:
-            cached = ctx.cache.lookup(ctx.fingerprint)
+            cached = ctx.cache.lookup(ctx.fingerprint) or self._from_remote(ctx)
             if cached is None:
                 return False, None
             if any(not Path(p).exists() for p in spec.outs_no_cache + spec.metrics_no_cache):
@@ -215,6 +218,9 @@ class StageRunner:
             values = ctx.cache.load_variables(cached)
         except CorruptObject as e:
             self._note(f"mlops: the cached result of stage {spec.name!r} is unusable ({e}); running it")
+            return False, None
+        except UntrustedResult as e:
+            self._note(f"mlops: the cached result of stage {spec.name!r} is not restored: {e}; running it")
             return False, None
         for path, out in cached.outs.items():
             ctx.cache.checkout(ctx.project.root, path, out)
@@ -232,10 +238,41 @@ class StageRunner:
             what.append(f"{len(cached.outs)} out{'s' * (len(cached.outs) != 1)}")
         run = (cached.run_id or "?")[:8]
         timing = f"; {format_duration(took)} instead of {format_duration(cached.seconds or 0.0)}"
-        print(f"✓ stage {spec.name!r} restored from run {run} ({', '.join(what) or 'outputs'}"
+        where = f" of remote {cached.origin!r}" if cached.origin else ""
+        print(f"✓ stage {spec.name!r} restored from run {run}{where} ({', '.join(what) or 'outputs'}"
               f"{timing if tracking.TRACKER.config(ctx.project).core.timings else ''})")
         self._event(stage=spec.name, status="restored", seconds=took, saved=saved, run_id=cached.run_id)
         return True, result
+
+    def _shared_remote(self, ctx: Context, setting: str):
+        """The default remote when the team-shared stage cache is on for ``setting``, else None."""
+        config = tracking.TRACKER.config(ctx.project)
+        remote = config.default_remote()
+        if remote is None or not getattr(config.cache, setting):
+            return None
+        return transfer.Remote(remote)
+
+    def _from_remote(self, ctx: Context):
+        """On a miss: a teammate's result for the same fingerprint, pulled from the default remote
+        (objects verified, its run record imported), or None."""
+        try:
+            remote = self._shared_remote(ctx, "remote_lookup")
+            if remote is None or remote.read_entry(ctx.fingerprint) is None:
+                return None
+            transfer.fetch_entries(ctx.store, ctx.cache, remote, [ctx.fingerprint], quiet=True)
+        except RemoteError as e:
+            self._note(f"mlops: stage {ctx.spec.name!r}: the shared stage cache was not consulted: {e}")
+            return None
+        return ctx.cache.lookup(ctx.fingerprint)
+
+    def _share(self, ctx: Context) -> None:
+        """After a run: push its result to the default remote, so teammates restore it."""
+        try:
+            remote = self._shared_remote(ctx, "remote_push")
+            if remote is not None:
+                transfer.push(ctx.store, ctx.cache, remote, fingerprints=[ctx.fingerprint], quiet=True)
+        except (RemoteError, CorruptObject, OSError) as e:
+            self._note(f"mlops: stage {ctx.spec.name!r} ran, but its result was not pushed to the remote: {e}")
 
     def _remember_producers(self, run_id: str | None, values: dict[str, Any], hashes: dict[str, str] | None = None):
         if not run_id:
@@ -330,6 +367,8 @@ class StageRunner:
             self._note(f"mlops: stage {spec.name!r} ran, but its result is not cached: {describe_os_error(e)}")
             cacheable, problems = False, [*problems, describe_os_error(e)]
         active.end("finished")
+        if cacheable:
+            self._share(ctx)
         self._remember_producers(run_id, produced, hashes)
         uncached = "--no-cache" if spec.no_cache else (problems[0] if problems else None)
         self._write_lock(ctx, hashes, uncached=uncached)

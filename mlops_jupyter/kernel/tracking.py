@@ -119,7 +119,8 @@ class Tracker:
         self._flusher: threading.Thread | None = None
         self._interval = 1.0
         self._experiment: str | None = None
-        self._configs: dict[Path, Config] = {}  # of each opened project, read once
+        self._configs: dict[Path, Config] = {}  # of each opened project, read again when its file changes
+        self._config_stamps: dict[Path, int | None] = {}  # config.toml mtime_ns the config was read at
         self._waiting = False  # points wait in memory because the store could not be written
         self._retry_at = 0.0  # monotonic time before which back-pressure does not retry a write
         self.crashed = False  # set by the excepthook: runs left open at exit end as failed
@@ -131,15 +132,23 @@ class Tracker:
             project = find_project(project)
         opened = self._stores.get(project.root)
         if opened is None:
-            config = project.ensure().config()
+            config = self.config(project.ensure())
             store = RunStore(project.db_path, busy_timeout=config.core.busy_timeout)
             ObjectStore(project.cache_dir).remove_stale_temps()  # left by writers that were killed
             self._interval = config.core.metric_flush_interval
-            self._configs[project.root] = config
             opened = self._stores[project.root] = (store, project)
         return opened
 
     def config(self, project: Project) -> Config:
+        """The project's settings, read again when ``config.toml`` changed (a remote added meanwhile)."""
+        try:
+            stamp = project.config_path.stat().st_mtime_ns
+        except FileNotFoundError:
+            stamp = None
+        known = self._config_stamps.get(project.root)
+        if known != stamp or project.root not in self._configs:
+            self._configs[project.root] = project.config()
+            self._config_stamps[project.root] = stamp
         return self._configs[project.root]
 
     def _buffer_for(self, store: RunStore) -> list:
@@ -149,7 +158,7 @@ class Tracker:
 
     def experiment(self, project: Project) -> str:
         return (self._experiment or os.environ.get("MLOPS_JUPYTER_EXPERIMENT")
-                or self._configs[project.root].core.experiment)
+                or self.config(project).core.experiment)
 
     def set_experiment(self, name: str) -> None:
         self._experiment = check_key("experiment", name)

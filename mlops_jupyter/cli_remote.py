@@ -338,11 +338,7 @@ def gc(ctx, scope, cloud, dry, remote_name) -> None:
             gone = sorted(on_remote - keep)
             stale_entries = sorted(remote.entries() - {row.fingerprint for row in store.cached_stages()} - set(pins.stages))
             if not dry:
-                with remote.errors("deleting"):
-                    if gone:
-                        remote.fs.rm([remote.object_path(d) for d in gone])
-                    if stale_entries:
-                        remote.fs.rm([remote.entry_path(f) for f in stale_entries])
+                remote.delete(gone, stale_entries)
             click.echo(f"{verb} {len(gone)} object{'s' * (len(gone) != 1)} and {len(stale_entries)} stage "
                        f"result{'s' * (len(stale_entries) != 1)} on {remote.name!r}")
 

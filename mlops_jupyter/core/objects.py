@@ -122,6 +122,14 @@ class ObjectStore:
         finally:
             tmp.unlink(missing_ok=True)
 
+    def put_verified(self, tmp: Path, digest: str) -> None:
+        """Move a file from ``temp_path()`` into place as ``digest``, which the caller has just
+        hashed it to (a download checked against its name)."""
+        try:
+            self._place(digest, lambda target: os.replace(tmp, target))
+        finally:
+            tmp.unlink(missing_ok=True)
+
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         digest = hash_bytes(data)
         self._place(digest, lambda tmp: tmp.write_bytes(data))

@@ -15,22 +15,20 @@ from __future__ import annotations
 import json
 import os
 import re
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from . import records
+from .backends import backend_for
 from .errors import MlopsError
 from .objects import CorruptObject, ObjectStore, hash_file
 from .remotes import RemoteConfig, RemoteError
 from .stage_cache import StageCache, manifest_objects
 from .store import RunStore
 
-_OBJECT = re.compile(r"(?:^|/)([0-9a-f]{2})/([0-9a-f]{62})$")
-_ATOMIC_PROTOCOLS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl"}  # a PUT appears whole or not at all
+_OBJECT = re.compile(r"^([0-9a-f]{2})/([0-9a-f]{62})$")
 LIST_ABOVE = 64  # more objects than this to check: list the remote once instead of asking per object
 _CHUNK = 256  # objects per batch handed to the file system (the progress bar moves per batch)
 ENTRY_VERSION = 1
@@ -41,120 +39,117 @@ def default_jobs() -> int:
 
 
 class Remote:
-    """One remote's file system, rooted at its URL."""
+    """One remote: objects at ``ab/cdef…`` and stage entries at ``stages/<fingerprint>.json`` below its URL."""
 
     def __init__(self, config: RemoteConfig):
-        import fsspec
-
         self.config = config
         try:
-            self.fs, root = fsspec.core.url_to_fs(config.url, **config.storage_options())
+            self.backend = backend_for(config.url, config.options, config.storage_options())
         except (ImportError, ValueError) as e:
             raise RemoteError(f"remote {config.name!r} ({config.url}): {e}") from None
-        self.root = root.rstrip("/")
-        protocols = self.fs.protocol if isinstance(self.fs.protocol, (tuple, list)) else (self.fs.protocol,)
-        self.atomic = bool(_ATOMIC_PROTOCOLS & set(protocols))
 
     @property
     def name(self) -> str:
         return self.config.name
 
-    def object_path(self, digest: str) -> str:
-        return f"{self.root}/{digest[:2]}/{digest[2:]}"
+    @property
+    def atomic(self) -> bool:
+        return self.backend.atomic
 
-    def entry_path(self, fingerprint: str) -> str:
-        return f"{self.root}/stages/{fingerprint}.json"
+    @staticmethod
+    def object_key(digest: str) -> str:
+        return f"{digest[:2]}/{digest[2:]}"
+
+    @staticmethod
+    def entry_key(fingerprint: str) -> str:
+        return f"stages/{fingerprint}.json"
+
+    def where(self, key: str) -> str:
+        return f"{self.config.url.rstrip('/')}/{key}"
 
     @contextmanager
     def errors(self, doing: str) -> Iterator[None]:
-        """A failing file system call as one line that names the remote."""
+        """A failing storage call as one line that names the remote."""
         try:
             yield
         except (MlopsError, KeyboardInterrupt):
             raise
-        except Exception as e:  # botocore, aiohttp, paramiko…: each has its own error types
-            message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        except Exception as e:  # botocore, obstore, aiohttp, paramiko…: each has its own error types
+            message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise RemoteError(f"remote {self.name!r} ({self.config.url}): {doing} failed: {message}") from None
 
     # --- what is there ----------------------------------------------------------
 
     def listing(self) -> set[str]:
-        """Every object on the remote (one listing: a few requests per thousand objects)."""
+        """Every object on the remote, from one paged listing."""
         with self.errors("listing"):
-            if not self.fs.exists(self.root):
-                return set()
             found = set()
-            for path in self.fs.find(self.root):
-                match = _OBJECT.search(path)
+            for key in self.backend.keys():
+                match = _OBJECT.match(key)
                 if match:
                     found.add(match.group(1) + match.group(2))
             return found
 
     def present(self, digests: Iterable[str], jobs: int) -> set[str]:
-        """Which of ``digests`` the remote has."""
-        digests = set(digests)
+        """Which of ``digests`` the remote has: one listing when there are many, else one
+        request each, in parallel."""
+        digests = sorted(set(digests))
         if len(digests) > LIST_ABOVE:
-            return digests & self.listing()
-        with self.errors("checking objects"), ThreadPoolExecutor(jobs) as pool:
-            found = pool.map(lambda d: (d, self.fs.exists(self.object_path(d))), sorted(digests))
-            return {digest for digest, there in found if there}
+            return set(digests) & self.listing()
+        with self.errors("checking objects"):
+            there = self.backend.exists_many([self.object_key(d) for d in digests], jobs)
+        return {digest for digest, yes in zip(digests, there) if yes}
 
     # --- moving objects ---------------------------------------------------------
 
     def upload(self, objects: ObjectStore, digests: list[str], jobs: int, progress) -> None:
         for chunk in _chunks(digests):
             sources = [str(objects.path(d)) for d in chunk]
-            if self.atomic:
-                with self.errors("uploading"):
-                    self.fs.put(sources, [self.object_path(d) for d in chunk], batch_size=jobs)
-            else:
-                with self.errors("uploading"), ThreadPoolExecutor(jobs) as pool:
-                    list(pool.map(self._put_atomic, sources, chunk))
+            with self.errors("uploading"):
+                self.backend.put_files(sources, [self.object_key(d) for d in chunk], jobs)
             progress(len(chunk), sum(os.path.getsize(s) for s in sources))
 
-    def _put_atomic(self, source: str, digest: str) -> None:
-        target = self.object_path(digest)
-        tmp = f"{target.rsplit('/', 1)[0]}/.tmp-{uuid.uuid4().hex}"
-        self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-        self.fs.put_file(source, tmp)
-        self.fs.mv(tmp, target)
-
-    def download(self, objects: ObjectStore, digests: list[str], jobs: int, progress,
-                 sizes: dict[str, int] | None = None) -> None:
+    def download(self, objects: ObjectStore, digests: list[str], jobs: int, progress) -> None:
         """Fetch objects into the cache; each is hashed before it is placed (``CorruptObject`` if not)."""
         for chunk in _chunks(digests):
             temps = [objects.temp_path() for _ in chunk]
             try:
-                with self.errors("downloading"):
-                    if self.atomic:
-                        self.fs.get([self.object_path(d) for d in chunk], [str(t) for t in temps], batch_size=jobs)
-                    else:
-                        with ThreadPoolExecutor(jobs) as pool:
-                            list(pool.map(lambda d, t: self.fs.get_file(self.object_path(d), str(t)), chunk, temps))
+                try:
+                    with self.errors("downloading"):
+                        self.backend.get_files([self.object_key(d) for d in chunk], [str(t) for t in temps], jobs)
+                except RemoteError:
+                    missing = [d for d, t in zip(chunk, temps) if not t.exists()]
+                    if missing and not any(self.present(missing[:1], 1)):
+                        raise RemoteError(f"remote {self.name!r} has no object {missing[0][:12]}: "
+                                          "push it from where it was made") from None
+                    raise
                 size = 0
                 for digest, tmp in zip(chunk, temps):
-                    if not tmp.exists():
-                        raise RemoteError(f"remote {self.name!r} has no object {digest[:12]}: push it from where it was made")
                     size += tmp.stat().st_size
                     if hash_file(tmp) != digest:
                         raise CorruptObject(
                             f"object {digest[:12]} on remote {self.name!r} is corrupt (its bytes do not match its "
-                            f"hash): refused; push it again from a machine that has it, or delete {self.object_path(digest)}"
+                            f"hash): refused; push it again from a machine that has it, or delete "
+                            f"{self.where(self.object_key(digest))}"
                         )
-                    objects.put_temp(tmp)
+                    objects.put_verified(tmp, digest)
                 progress(len(chunk), size)
             finally:
                 for tmp in temps:
                     tmp.unlink(missing_ok=True)
 
+    def delete(self, digests: Iterable[str] = (), fingerprints: Iterable[str] = ()) -> None:
+        keys = [self.object_key(d) for d in digests] + [self.entry_key(f) for f in fingerprints]
+        with self.errors("deleting"):
+            self.backend.delete(keys)
+
     # --- stage entries --------------------------------------------------------
 
     def read_entry(self, fingerprint: str) -> dict | None:
         with self.errors("reading a stage entry"):
-            try:
-                data = self.fs.cat_file(self.entry_path(fingerprint))
-            except FileNotFoundError:
-                return None
+            data = self.backend.read(self.entry_key(fingerprint))
+        if data is None:
+            return None
         try:
             entry = json.loads(data)
         except ValueError:
@@ -164,24 +159,14 @@ class Remote:
         return entry
 
     def write_entry(self, entry: dict) -> None:
-        path = self.entry_path(entry["fingerprint"])
-        data = json.dumps(entry, sort_keys=True).encode()
         with self.errors("writing a stage entry"):
-            if self.atomic:
-                self.fs.pipe_file(path, data)
-            else:
-                tmp = f"{self.root}/stages/.tmp-{uuid.uuid4().hex}"
-                self.fs.makedirs(f"{self.root}/stages", exist_ok=True)
-                self.fs.pipe_file(tmp, data)
-                self.fs.mv(tmp, path)
+            self.backend.write(self.entry_key(entry["fingerprint"]), json.dumps(entry, sort_keys=True).encode())
 
     def entries(self) -> set[str]:
         """Fingerprints of every stage entry on the remote."""
         with self.errors("listing stage entries"):
-            if not self.fs.exists(f"{self.root}/stages"):
-                return set()
-            return {p.rsplit("/", 1)[1][: -len(".json")] for p in self.fs.ls(f"{self.root}/stages", detail=False)
-                    if p.endswith(".json") and not p.rsplit("/", 1)[1].startswith(".")}
+            return {key[len("stages/"):-len(".json")] for key in self.backend.keys("stages/")
+                    if key.startswith("stages/") and key.endswith(".json") and "/." not in key}
 
 
 def _chunks(items: list, size: int = _CHUNK) -> Iterator[list]:
@@ -262,9 +247,10 @@ def fetch_entries(store: RunStore, cache: StageCache, remote: Remote, fingerprin
     jobs = jobs or default_jobs()
     entries, wanted = [], set()
     for fingerprint in sorted(set(fingerprints)):
-        if store.cached_stage(fingerprint) is not None:
+        row = store.cached_stage(fingerprint)
+        if row is not None:
             try:
-                cache.manifest(store.cached_stage(fingerprint).manifest)
+                cache.manifest(row.manifest)
                 continue  # already here and sound
             except CorruptObject:
                 pass

@@ -42,7 +42,7 @@ def _size(n: int) -> str:
 
 
 _remote_option = click.option("-r", "--remote", "remote_name", metavar="NAME", help="Remote to use (default: the default remote).")
-_jobs_option = click.option("-j", "--jobs", type=click.IntRange(min=1), help="Parallel transfers (default: 4 x CPUs).")
+_jobs_option = click.option("-j", "--jobs", type=click.IntRange(min=1), help="Requests in flight (default: 64 on S3, 4 x CPUs elsewhere).")
 _quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 
 

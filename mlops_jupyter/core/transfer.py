@@ -29,13 +29,10 @@ from .stage_cache import StageCache, manifest_objects
 from .store import RunStore
 
 _OBJECT = re.compile(r"^([0-9a-f]{2})/([0-9a-f]{62})$")
-LIST_ABOVE = 64  # more objects than this to check: list the remote once instead of asking per object
-_CHUNK = 256  # objects per batch handed to the file system (the progress bar moves per batch)
+LIST_ABOVE = 64  # more objects than this to check: consider listing the remote instead of asking per object
+_PAGE = 1000  # keys per page of a listing (S3's)
+_CHUNK = 1024  # objects per batch handed to the backend (the progress bar moves per batch)
 ENTRY_VERSION = 1
-
-
-def default_jobs() -> int:
-    return 4 * (os.cpu_count() or 1)  # as DVC: transfers wait on the network, not the CPU
 
 
 class Remote:
@@ -91,11 +88,18 @@ class Remote:
             return found
 
     def present(self, digests: Iterable[str], jobs: int) -> set[str]:
-        """Which of ``digests`` the remote has: one listing when there are many, else one
-        request each, in parallel."""
+        """Which of ``digests`` the remote has: one request each, in parallel, or one listing of
+        the remote when that is fewer round trips (as DVC does, the remote's size is estimated
+        from one of its 256 prefixes)."""
         digests = sorted(set(digests))
+        if not digests:
+            return set()
         if len(digests) > LIST_ABOVE:
-            return set(digests) & self.listing()
+            with self.errors("listing"):
+                sample = sum(1 for key in self.backend.keys(f"{digests[0][:2]}/") if _OBJECT.match(key))
+            pages = sample * 256 / _PAGE
+            if pages < len(digests) / jobs:
+                return set(digests) & self.listing()
         with self.errors("checking objects"):
             there = self.backend.exists_many([self.object_key(d) for d in digests], jobs)
         return {digest for digest, yes in zip(digests, there) if yes}
@@ -170,6 +174,7 @@ class Remote:
 
 
 def _chunks(items: list, size: int = _CHUNK) -> Iterator[list]:
+    """Batches handed to the backend at once (the progress bar moves per batch)."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -215,7 +220,7 @@ def entry_of(store: RunStore, cache: StageCache, fingerprint: str) -> tuple[dict
 def push(store: RunStore, cache: StageCache, remote: Remote, *, fingerprints: Iterable[str], extra: Iterable[str] = (),
          jobs: int | None = None, quiet: bool = False) -> Moved:
     """Push the stage results ``fingerprints`` (objects first, then entries) and the objects ``extra``."""
-    jobs = jobs or default_jobs()
+    jobs = jobs or remote.backend.jobs
     wanted: set[str] = set(extra)
     entries = []
     for fingerprint in fingerprints:
@@ -234,9 +239,11 @@ def push(store: RunStore, cache: StageCache, remote: Remote, *, fingerprints: It
     with _bar(f"push to {remote.name}", sizes, len(todo), quiet) as progress:
         remote.upload(cache.objects, todo, jobs, progress)
     moved.objects, moved.bytes = len(todo), sizes
+    shared = remote.entries() if entries else set()
     for entry in entries:
-        remote.write_entry(entry)  # after its objects: an entry on the remote always has them
-    moved.entries = len(entries)
+        if entry["fingerprint"] not in shared:
+            remote.write_entry(entry)  # after its objects: an entry on the remote always has them
+            moved.entries += 1
     return moved
 
 
@@ -244,7 +251,7 @@ def fetch_entries(store: RunStore, cache: StageCache, remote: Remote, fingerprin
                   jobs: int | None = None, quiet: bool = False) -> Moved:
     """Bring the remote's results for ``fingerprints`` into the local cache: their objects (verified),
     the records of their runs, then the stage cache rows (marked as coming from this remote)."""
-    jobs = jobs or default_jobs()
+    jobs = jobs or remote.backend.jobs
     entries, wanted = [], set()
     for fingerprint in sorted(set(fingerprints)):
         row = store.cached_stage(fingerprint)
@@ -276,7 +283,7 @@ def fetch_entries(store: RunStore, cache: StageCache, remote: Remote, fingerprin
 def fetch_objects(objects: ObjectStore, remote: Remote, digests: Iterable[str], *, jobs: int | None = None,
                   quiet: bool = False) -> Moved:
     moved = Moved()
-    _download(objects, remote, sorted(d for d in set(digests) if not objects.exists(d)), jobs or default_jobs(),
+    _download(objects, remote, sorted(d for d in set(digests) if not objects.exists(d)), jobs or remote.backend.jobs,
               quiet, moved)
     return moved
 

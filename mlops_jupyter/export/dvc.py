@@ -89,5 +89,9 @@ def dvc_yaml(plan: ExportPlan, python: str) -> str:
         if spec.plots:
             entry["plots"] = list(spec.plots)
         stages[name] = entry
-    header = f"# The pipeline of {plan.notebook}, written by mlops-jupyter: export again instead of editing.\n"
+    header = (
+        f"# The pipeline of {plan.notebook}, written by mlops-jupyter: export again instead of editing.\n"
+        "# DVC keeps its own remote: mlops-jupyter's (BLAKE3-named objects) cannot serve DVC (MD5), so give\n"
+        "# DVC another prefix, e.g. `dvc remote add -d storage s3://bucket/project-dvc`.\n"
+    )
     return header + yaml.safe_dump({"stages": stages}, sort_keys=False, default_flow_style=False, width=1000)

@@ -92,6 +92,7 @@ class FsspecBackend:
 
 
 _RANGE = 16 << 20  # bytes per GET: a larger object comes in ranges of this size, in parallel
+_RANGES_IN_FLIGHT = 8  # as the AWS CLI's max_concurrent_requests: 128 MB in memory at most
 
 
 class ObstoreBackend:
@@ -160,6 +161,7 @@ class ObstoreBackend:
         from obstore.exceptions import BaseError, NotFoundError
 
         gate = asyncio.Semaphore(jobs)
+        ranges = asyncio.Semaphore(min(jobs, _RANGES_IN_FLIGHT))  # bounds the memory ranges wait in
 
         async def first(key: str):
             try:
@@ -170,9 +172,9 @@ class ObstoreBackend:
                 return await obstore.get_async(self.store, key)
 
         async def piece(key: str, fd: int, start: int, end: int) -> None:
-            async with gate:
+            async with ranges:
                 data = await obstore.get_range_async(self.store, key, start=start, end=end)
-            os.pwrite(fd, memoryview(data), start)
+                os.pwrite(fd, memoryview(data), start)
 
         async def get(key: str, target: str) -> None:
             async with gate:

@@ -325,3 +325,19 @@ def test_our_errors_in_a_cell_are_one_line_naming_the_cell_line(shell, project, 
     text = out.out + out.err
     assert "InvalidValue: metric 'loss' must be a number, got str 'high'" in text and "(line 3)" in text
     assert "Traceback" not in text and "tracking.py" not in text
+
+
+def test_mlops_push_and_pull_in_the_kernel(shell, project, tmp_path, capsys):
+    """%mlops remote/push/pull are the CLI's; a stage's result is pushed as it runs (the shared cache)."""
+    remote = tmp_path / "remote"
+    run(shell, f"%mlops remote add -d folder {remote}")
+    run(shell, "%%stage a\nimport numpy as np\nk = np.arange(3)")
+    assert any((remote / "stages").glob("*.json"))  # pushed after the run, by nobody's hand
+    assert run(shell, "%mlops push").success
+    assert "already there" in capsys.readouterr().out
+    (project.root / "d.txt").write_text("data")
+    assert run(shell, "%mlops add d.txt").success and run(shell, "%mlops push").success
+    (project.root / "d.txt").unlink()
+    assert run(shell, "%mlops pull").success
+    assert (project.root / "d.txt").read_text() == "data"
+    assert not run(shell, "%mlops push -r nowhere").success

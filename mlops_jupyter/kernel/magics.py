@@ -13,7 +13,9 @@ from ..core.spec import help_text
 from .identity import notebook_file
 from .stage import StageRunner
 
-_MLOPS_COMMANDS = ("status", "dag", "runs", "show", "diff", "experiment")
+_MLOPS_COMMANDS = ("status", "dag", "runs", "show", "diff", "experiment", "push", "pull", "fetch", "checkout", "add",
+                   "remote")
+_AS_IS = ("push", "pull", "fetch", "checkout", "add", "remote")  # CLI commands taken word for word
 
 
 @magics_class
@@ -42,6 +44,12 @@ class StageMagics(Magics):
         %mlops show RUN                 one run in full
         %mlops diff A B [--all]         compare two runs
         %mlops experiment NAME          the experiment of the runs started next
+        %mlops push [TARGETS] [-r NAME] stage results, objects and runs to the remote
+        %mlops pull [TARGETS] [-r NAME] fetch and checkout what mlops.lock pins
+        %mlops fetch [TARGETS]          only into the cache
+        %mlops checkout [TARGETS]       the workspace made to match mlops.lock
+        %mlops add PATH...              track a data file or folder in mlops.lock
+        %mlops remote add|list|remove|default|modify ...   the project's remotes
         """
         try:
             words = shlex.split(line)
@@ -67,6 +75,9 @@ class StageMagics(Magics):
                 if notebook is None:
                     raise UsageError(f"%mlops {command}: this kernel does not know its notebook; give it: %mlops {command} NAME.ipynb")
                 args = [str(notebook), *args]
+            self._cli([command, *args])
+            return
+        if command in _AS_IS:
             self._cli([command, *args])
             return
         self._cli(["runs", "ls" if command == "runs" else command, *args])

@@ -21,6 +21,7 @@ _TRACKING_API = (
     "log_artifact",
     "flush",
     "runs",
+    "experiments",
 )
 
 __all__ = ["__version__", "params", "load_ipython_extension", *_TRACKING_API]

@@ -412,37 +412,19 @@ def runs_diff(ctx, run_a: str, run_b: str, all_rows: bool, as_json: bool) -> Non
         a, b = _detail(store, run_a), _detail(store, run_b)
     rows = report.diff_rows(a, b, all_rows=all_rows)
     if as_json:
-        click.echo(json.dumps(
-            {
-                "a": a.run.id,
-                "b": b.run.id,
-                "rows": [
-                    {"key": r["key"], "a": report.json_number(r["a"]), "b": report.json_number(r["b"]),
-                     "change": report.json_number(r["change"])}
-                    for r in rows
-                ],
-            },
-            indent=2,
-        ))
+        click.echo(json.dumps(report.diff_record(a, b, rows), indent=2))
         return
     if not rows:
         click.echo(f"No differences in params or metrics between {a.run.id[:8]} and {b.run.id[:8]}.")
         return
     from tabulate import tabulate
 
-    def cell(row, side: int) -> str:
-        return "-" if row["missing"][side] else report.shorten(report.format_value(row["ab"[side]]))
-
-    def change(row) -> str:
-        if row["change"] is None:
-            return "" if row["a"] == row["b"] else "changed"
-        return f"{row['change']:+.6g}"
-
-    table = [(r["key"], cell(r, 0), cell(r, 1), change(r)) for r in rows]
-    click.echo(tabulate(table, headers=["", a.run.id[:8], b.run.id[:8], "change"], disable_numparse=True))
+    click.echo(tabulate(report.diff_table(rows), headers=["", a.run.id[:8], b.run.id[:8], "change"],
+                        disable_numparse=True))
 
 
 from . import cli_remote  # noqa: E402,F401  (registers remote, push, pull, fetch, checkout, add, gc, cache)
+from . import cli_experiments  # noqa: E402,F401  (registers exp show, exp diff)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

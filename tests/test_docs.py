@@ -20,4 +20,4 @@ def test_magics_have_help_listing_every_command():
     assert "-p [FILE:]KEYS" in StageMagics.stage.__doc__
     for command in _MLOPS_COMMANDS:
         assert f"%mlops {command}" in StageMagics.mlops.__doc__
-    assert "`%mlops status|dag|runs|show|diff|experiment|push|pull|fetch|checkout|add|remote`" in README
+    assert "`%mlops status|dag|runs|show|diff|exp|experiment|push|pull|fetch|checkout|add|remote`" in README

@@ -29,13 +29,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_lab(root: Path) -> tuple[subprocess.Popen, str]:
+def start_lab(root: Path, *options: str) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     log = open(root.parent / f"lab-{port}.log", "w")
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "jupyter"), "lab", "--allow-root", "--no-browser", f"--port={port}",
          "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
-         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", *options],
         stdout=log, stderr=subprocess.STDOUT, cwd=root,
     )
     base = f"http://127.0.0.1:{port}"

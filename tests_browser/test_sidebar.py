@@ -44,6 +44,7 @@ def test_runs_compare_pipeline_and_live_updates(lab, page):
     base, root = lab
     open_notebook(page, base)
     sidebar = open_sidebar(page)
+    sidebar.get_by_test_id("mlops-view-runs").click()  # the stage runs, one by one (Experiments: test_experiments)
     expect(sidebar.get_by_test_id("mlops-runs-empty")).to_contain_text("No runs yet")  # before anything ran
     screenshot(page, "01-empty")
 
@@ -134,6 +135,7 @@ def test_user_text_is_escaped(lab, page):
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     open_notebook(page, base)
     sidebar = open_sidebar(page)
+    sidebar.get_by_test_id("mlops-view-runs").click()
     row = sidebar.locator(f'[data-testid="mlops-run-row"][data-run-id="{run.id}"]')
     expect(row).to_contain_text("<b>bold</b>")  # shown as text
     expect(sidebar.locator("b", has_text="bold")).to_have_count(0)

@@ -147,7 +147,7 @@ def _route_urls(run_id):
 async def test_every_route_refuses_requests_without_a_token(jp_fetch, project, jp_serverapp):
     _, ids = project
     urls = list(_route_urls(ids[0]))
-    assert len(urls) == len(ROUTES) == 6  # a new route must be added to this test's reach
+    assert len(urls) == len(ROUTES) == 8  # a new route must be added to this test's reach
     for url in urls:
         for method, body in (("GET", None), ("POST", "{}")):
             with pytest.raises(HTTPClientError) as caught:

@@ -51,6 +51,26 @@ export interface RunsPage {
   runs: Run[];
 }
 
+/** A run upstream of an experiment's run (nearest first). */
+export interface UpstreamRun {
+  run_id: string;
+  stage: string | null;
+}
+
+/**
+ * An experiment: a run with the params and latest metrics of every run upstream of it (a metric
+ * several runs of the lineage logged is `STAGE/KEY` for the upstream ones), and its own tags.
+ */
+export interface Experiment extends Run {
+  upstream: UpstreamRun[];
+}
+
+export interface ExperimentsPage extends RunsPage {
+  /** The sink stages: their runs are the rows unless `stage` picks others. */
+  sinks: string[];
+  runs: Experiment[];
+}
+
 /** `[step, value, timestamp_ms]` */
 export type HistoryPoint = [number, MetricValue, number];
 
@@ -198,6 +218,14 @@ export async function requestAPI<T>(
 
 export function listRuns(query: RunsQuery): Promise<RunsPage> {
   return requestAPI<RunsPage>('runs', {}, { ...query });
+}
+
+export function listExperiments(query: RunsQuery): Promise<ExperimentsPage> {
+  return requestAPI<ExperimentsPage>('experiments', {}, { ...query });
+}
+
+export function getExperiment(runId: string, path?: string): Promise<Experiment> {
+  return requestAPI<Experiment>(endpoint('experiments', runId), {}, { path });
 }
 
 export function getRun(runId: string, path?: string): Promise<RunDetail> {

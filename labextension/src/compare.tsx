@@ -2,18 +2,31 @@
  * Compare view (main area): params and metrics side by side with deltas
  * against the first selected run, metric histories as line charts (one line
  * per run), scalar metrics as bars, and the figures each stage displayed.
+ * Experiments (each run with its whole lineage) add the upstream runs, a
+ * "change" column for two, parallel coordinates and a param-vs-metric scatter.
  */
 import { MainAreaWidget } from '@jupyterlab/apputils';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import React, { useState } from 'react';
 
-import { HistoryPoint, MetricsResponse, RunDetail, getMetrics, getRun, metricNumber } from './api';
+import {
+  Experiment,
+  HistoryPoint,
+  MetricsResponse,
+  RunDetail,
+  getExperiment,
+  getMetrics,
+  getRun,
+  metricNumber
+} from './api';
 import { ArtifactImage } from './artifacts';
 import { MetricChart, runColor } from './charts';
+import { ExperimentCharts } from './expCharts';
 import {
   formatDelta,
   formatDuration,
   formatFullTime,
+  formatTime,
   formatMetric,
   formatNumber,
   formatParam,
@@ -22,6 +35,7 @@ import {
 } from './format';
 import { mlopsIcon } from './icons';
 import { MlopsModel, useLiveData } from './model';
+import { RowKind } from './runsLoader';
 import { StatusBadge } from './runsTable';
 
 interface IRow {
@@ -32,14 +46,25 @@ interface IRow {
   values: string[];
   cells: React.ReactNode[];
   deltas?: string[];
+  /** With two experiments: "300 → 150", or the metric's change. */
+  change?: string;
+}
+
+/** A value as plain text (for the change column). */
+function cellText(value: unknown): string {
+  if (value === undefined || value === null) {
+    return '—';
+  }
+  return typeof value === 'string' ? value : formatParam(value as never);
 }
 
 function runLabel(run: RunDetail): string {
   return `${shortId(run.run_id)}${run.stage ? ` · ${run.stage}` : ''}`;
 }
 
-function buildRows(runs: RunDetail[]): IRow[] {
+function buildRows(runs: RunDetail[], experiments?: Experiment[]): IRow[] {
   const rows: IRow[] = [];
+  const sources = experiments ?? runs; // whose params, metrics and tags are compared
   const add = (
     group: string,
     key: string,
@@ -57,6 +82,17 @@ function buildRows(runs: RunDetail[]): IRow[] {
     };
     if (numbers) {
       row.deltas = numbers.map((n, i) => (i === 0 ? '' : formatDelta(n, numbers[0])));
+    }
+    if (experiments && values.length === 2 && group !== 'Run') {
+      const [a, b] = numbers ?? [null, null];
+      if (group === 'Metrics' && a !== null && b !== null) {
+        const delta = formatDelta(b, a);
+        row.change = delta === '=' ? '±0' : delta;
+      } else if (row.values[0] !== row.values[1]) {
+        const text = (v: unknown) =>
+          group === 'Lineage' && typeof v === 'string' ? shortId(v) : cellText(v);
+        row.change = `${text(values[0])} → ${text(values[1])}`;
+      }
     }
     rows.push(row);
   };
@@ -86,7 +122,14 @@ function buildRows(runs: RunDetail[]): IRow[] {
     'start_time',
     'start',
     runs.map(r => r.start_time),
-    runs.map(r => formatFullTime(r.start_time))
+    // Experiments leave room for the change column: the short form, in full on hover.
+    runs.map(r =>
+      experiments ? (
+        <span title={formatFullTime(r.start_time)}>{formatTime(r.start_time)}</span>
+      ) : (
+        formatFullTime(r.start_time)
+      )
+    )
   );
   const durations = runs.map(r => runDuration(r));
   add(
@@ -98,9 +141,32 @@ function buildRows(runs: RunDetail[]): IRow[] {
     durations
   );
 
-  const paramKeys = [...new Set(runs.flatMap(r => Object.keys(r.params)))].sort();
+  if (experiments) {
+    const stages = [...new Set(experiments.flatMap(e => e.upstream.map(u => u.stage ?? 'run')))];
+    for (const stage of stages) {
+      const ids = experiments.map(
+        e => e.upstream.find(u => (u.stage ?? 'run') === stage)?.run_id ?? null
+      );
+      add(
+        'Lineage',
+        `upstream.${stage}`,
+        stage,
+        ids,
+        ids.map(id =>
+          id ? (
+            <span className="mlops-mono" title={id}>
+              {shortId(id)}
+            </span>
+          ) : (
+            '—'
+          )
+        )
+      );
+    }
+  }
+  const paramKeys = [...new Set(sources.flatMap(r => Object.keys(r.params)))].sort();
   for (const key of paramKeys) {
-    const values = runs.map(r => r.params[key]);
+    const values = sources.map(r => r.params[key]);
     const numbers = values.map(v => (typeof v === 'number' ? v : null));
     add(
       'Params',
@@ -111,9 +177,9 @@ function buildRows(runs: RunDetail[]): IRow[] {
       numbers.some(n => n !== null) ? numbers : undefined
     );
   }
-  const metricKeys = [...new Set(runs.flatMap(r => Object.keys(r.metrics)))].sort();
+  const metricKeys = [...new Set(sources.flatMap(r => Object.keys(r.metrics)))].sort();
   for (const key of metricKeys) {
-    const values = runs.map(r => r.metrics[key]);
+    const values = sources.map(r => r.metrics[key]);
     add(
       'Metrics',
       `metrics.${key}`,
@@ -123,9 +189,9 @@ function buildRows(runs: RunDetail[]): IRow[] {
       values.map(v => metricNumber(v))
     );
   }
-  const tagKeys = [...new Set(runs.flatMap(r => Object.keys(r.tags)))].sort();
+  const tagKeys = [...new Set(sources.flatMap(r => Object.keys(r.tags)))].sort();
   for (const key of tagKeys) {
-    const values = runs.map(r => r.tags[key]);
+    const values = sources.map(r => r.tags[key]);
     add(
       'Tags',
       `tags.${key}`,
@@ -214,17 +280,27 @@ export function CompareView(props: {
   runIds: string[];
   path: string;
   model: MlopsModel;
+  kind?: RowKind;
 }): JSX.Element {
   const { runIds, path, model } = props;
+  const isExperiments = props.kind === 'experiments';
   const [onlyDiffering, setOnlyDiffering] = useState(false);
   const { data, error } = useLiveData(
     model,
     () =>
-      Promise.all([Promise.all(runIds.map(id => getRun(id, path))), getMetrics(runIds, { path })]),
-    [runIds.join(','), path]
+      Promise.all([
+        Promise.all(runIds.map(id => getRun(id, path))),
+        getMetrics(runIds, { path }),
+        isExperiments
+          ? Promise.all(runIds.map(id => getExperiment(id, path)))
+          : Promise.resolve(null)
+      ]),
+    [runIds.join(','), path, isExperiments]
   );
   const runs = data ? data[0] : null;
   const histories: MetricsResponse['histories'] = data ? data[1].histories : {};
+  const experiments = data?.[2] ?? undefined;
+  const noun = isExperiments ? 'experiments' : 'runs';
 
   if (!runs) {
     return (
@@ -232,17 +308,20 @@ export function CompareView(props: {
         {error ? (
           <div className="mlops-error">{error}</div>
         ) : (
-          <div className="mlops-loading">Loading {runIds.length} runs…</div>
+          <div className="mlops-loading">
+            Loading {runIds.length} {noun}…
+          </div>
         )}
       </div>
     );
   }
 
-  const rows = buildRows(runs);
+  const rows = buildRows(runs, experiments);
   const shown = rows.filter(
     row => !onlyDiffering || (row.key !== 'start_time' && new Set(row.values).size > 1)
   );
   const groups = [...new Set(shown.map(r => r.group))];
+  const hasChange = Boolean(experiments) && runs.length === 2;
 
   // Metric keys with a history (more than one step in some run) get a line chart.
   const historyOf = (runId: string, key: string): HistoryPoint[] => histories[runId]?.[key] ?? [];
@@ -257,7 +336,9 @@ export function CompareView(props: {
   return (
     <div className="mlops-compare" data-testid="mlops-compare-view">
       <header className="mlops-compare-header">
-        <h2>Comparing {runs.length} runs</h2>
+        <h2>
+          Comparing {runs.length} {noun}
+        </h2>
         <div className="mlops-compare-legend">
           {runs.map((run, i) => (
             <button
@@ -300,12 +381,13 @@ export function CompareView(props: {
                     <span className="mlops-mono">{shortId(run.run_id)}</span>
                   </th>
                 ))}
+                {hasChange && <th className="mlops-change-col">change</th>}
               </tr>
             </thead>
             {groups.map(group => (
               <tbody key={group}>
                 <tr className="mlops-compare-group">
-                  <th colSpan={runs.length + 1}>{group}</th>
+                  <th colSpan={runs.length + (hasChange ? 2 : 1)}>{group}</th>
                 </tr>
                 {shown
                   .filter(r => r.group === group)
@@ -323,7 +405,7 @@ export function CompareView(props: {
                         {row.cells.map((cell, i) => (
                           <td key={i}>
                             <span className="mlops-compare-value">{cell}</span>
-                            {row.deltas && row.deltas[i] && row.deltas[i] !== '=' && (
+                            {!hasChange && row.deltas && row.deltas[i] && row.deltas[i] !== '=' && (
                               <span
                                 className={`mlops-delta ${row.deltas[i].startsWith('+') ? 'mlops-delta-up' : 'mlops-delta-down'}`}
                               >
@@ -332,6 +414,11 @@ export function CompareView(props: {
                             )}
                           </td>
                         ))}
+                        {hasChange && (
+                          <td className="mlops-change-col" data-testid="mlops-compare-change">
+                            {row.change ?? ''}
+                          </td>
+                        )}
                       </tr>
                     );
                   })}
@@ -340,6 +427,17 @@ export function CompareView(props: {
           </table>
         </div>
       </section>
+
+      {experiments && (
+        <section className="mlops-section" data-testid="mlops-compare-experiment-charts">
+          <h3 className="mlops-section-title">Params against metrics</h3>
+          <ExperimentCharts
+            experiments={experiments}
+            fixedColors={runColor}
+            onOpen={runId => model.actions.openRun(runId, path)}
+          />
+        </section>
+      )}
 
       {(charted.length > 0 || scalar.length > 0) && (
         <section className="mlops-section">
@@ -405,27 +503,32 @@ export class CompareWidget extends ReactWidget {
   constructor(
     readonly runIds: string[],
     readonly path: string,
-    private _model: MlopsModel
+    private _model: MlopsModel,
+    readonly kind: RowKind = 'runs'
   ) {
     super();
     this.addClass('mlops-compare-widget');
   }
 
   render(): JSX.Element {
-    return <CompareView runIds={this.runIds} path={this.path} model={this._model} />;
+    return (
+      <CompareView runIds={this.runIds} path={this.path} model={this._model} kind={this.kind} />
+    );
   }
 }
 
 export function createCompare(
   runIds: string[],
   path: string,
-  model: MlopsModel
+  model: MlopsModel,
+  kind: RowKind = 'runs'
 ): MainAreaWidget<CompareWidget> {
-  const content = new CompareWidget(runIds, path, model);
+  const content = new CompareWidget(runIds, path, model, kind);
   const widget = new MainAreaWidget({ content });
-  widget.id = `mlops-compare-${runIds.map(shortId).join('-')}`;
-  widget.title.label = `Compare ${runIds.length} runs`;
-  widget.title.caption = `Compare runs ${runIds.join(', ')}`;
+  const noun = kind === 'experiments' ? 'experiments' : 'runs';
+  widget.id = `mlops-compare-${kind}-${runIds.map(shortId).join('-')}`;
+  widget.title.label = `Compare ${runIds.length} ${noun}`;
+  widget.title.caption = `Compare ${noun} ${runIds.join(', ')}`;
   widget.title.icon = mlopsIcon;
   widget.title.closable = true;
   return widget;

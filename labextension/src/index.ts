@@ -9,6 +9,7 @@ import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
 
 import { createCompare } from './compare';
+import { createExperimentCharts } from './expView';
 import { mlopsIcon } from './icons';
 import { IMlopsActions, MlopsModel } from './model';
 import { createPipelineWidget, revealStageCell } from './pipeline';
@@ -20,6 +21,7 @@ const PLUGIN_ID = 'mlops-jupyter:plugin';
 namespace CommandIDs {
   export const openRun = 'mlops-jupyter:open-run';
   export const compare = 'mlops-jupyter:compare';
+  export const charts = 'mlops-jupyter:experiment-charts';
   export const showSidebar = 'mlops-jupyter:show-sidebar';
   export const openPipeline = 'mlops-jupyter:open-pipeline';
 }
@@ -72,8 +74,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
       openRun: (runId, path) => {
         void commands.execute(CommandIDs.openRun, { runId, path });
       },
-      compare: (runIds, path) => {
-        void commands.execute(CommandIDs.compare, { runIds, path });
+      compare: (runIds, path, kind = 'runs') => {
+        void commands.execute(CommandIDs.compare, { runIds, path, kind });
+      },
+      openCharts: (query, selected) => {
+        void commands.execute(CommandIDs.charts, { query, selected });
       },
       revealCell: (notebook, cellId, cellIndex) => {
         if (!notebook) {
@@ -170,16 +175,38 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: args => {
         const runIds = (args.runIds as string[] | undefined) ?? [];
         const path = String(args.path ?? model.path);
+        const kind = args.kind === 'experiments' ? 'experiments' : 'runs';
         if (runIds.length < 2) {
           return;
         }
-        const widget = createCompare(runIds, path, model);
+        const widget = createCompare(runIds, path, model, kind);
         const existing = openWidgets.get(widget.id);
         if (existing) {
           widget.dispose();
           shell.activateById(existing.id);
           return existing;
         }
+        show(widget);
+        return widget;
+      }
+    });
+
+    commands.addCommand(CommandIDs.charts, {
+      label: 'Open MLOps Experiment Charts',
+      caption: 'Parallel coordinates and a param-vs-metric scatter of experiments',
+      execute: args => {
+        const query = (args.query as Record<string, string> | undefined) ?? {};
+        const widget = createExperimentCharts(model, {
+          query: {
+            path: query.path ?? model.path,
+            experiment: query.experiment ?? '',
+            stage: query.stage ?? '',
+            status: query.status ?? '',
+            filter: query.filter ?? '',
+            sort: query.sort ?? ''
+          },
+          selected: (args.selected as string[] | undefined) ?? []
+        });
         show(widget);
         return widget;
       }

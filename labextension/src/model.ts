@@ -13,7 +13,10 @@ export const POLL_INTERVAL = 1000;
 
 export interface IMlopsActions {
   openRun(runId: string, path: string): void;
-  compare(runIds: string[], path: string): void;
+  /** Side by side: runs, or experiments (each run with its whole lineage). */
+  compare(runIds: string[], path: string, kind?: 'experiments' | 'runs'): void;
+  /** The experiment charts in the main area (over `selected`, or every experiment the query finds). */
+  openCharts(query: Record<string, string>, selected: string[]): void;
   /** Scrolls the active notebook to a cell; returns false if not found. */
   revealCell(notebookPath: string | null, cellId: string | null, cellIndex?: number): boolean;
 }

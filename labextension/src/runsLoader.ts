@@ -5,11 +5,15 @@
  * keeps the pages on screen until their fresh copies arrive, and forgets the
  * others, so nothing flickers and nothing stale is shown when scrolled to.
  */
-import { APIError, Run, RunsPage, listRuns } from './api';
+import { APIError, Run, RunsPage, listExperiments, listRuns } from './api';
 
 export const PAGE_SIZE = 200;
 
+/** What the rows are: experiments (a run with its whole lineage) or stage runs. */
+export type RowKind = 'experiments' | 'runs';
+
 export interface IRunsQuery {
+  kind: RowKind;
   path: string;
   experiment: string;
   stage: string;
@@ -18,7 +22,7 @@ export interface IRunsQuery {
   sort: string;
 }
 
-export type RunsMeta = Omit<RunsPage, 'runs'>;
+export type RunsMeta = Omit<RunsPage, 'runs'> & { sinks?: string[] };
 
 export class RunsLoader {
   constructor(private _onChange: () => void) {}
@@ -140,7 +144,8 @@ export class RunsLoader {
     }
     const generation = this._generation;
     this._pending.add(page);
-    listRuns({
+    const list = query.kind === 'experiments' ? listExperiments : listRuns;
+    list({
       path: query.path,
       experiment: query.experiment,
       stage: query.stage,

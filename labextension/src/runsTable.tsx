@@ -1,6 +1,8 @@
 /**
- * The Runs tab: filters, a virtualized sortable table of the project's runs
- * (rows fetched page by page as they scroll into view), selection and Compare.
+ * The Runs tab: filters, a virtualized sortable table (rows fetched page by page
+ * as they scroll into view), selection and Compare. Its rows are experiments by
+ * default (each sink stage's run with every param and metric of its lineage,
+ * with charts of them), or the stage runs one by one.
  */
 import React, { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 
@@ -15,8 +17,9 @@ import {
   runDuration,
   shortId
 } from './format';
+import { ChartsPanel } from './expView';
 import { MlopsModel, useSignal } from './model';
-import { IRunsQuery, RunsLoader } from './runsLoader';
+import { IRunsQuery, RowKind, RunsLoader } from './runsLoader';
 
 const STATUSES = ['running', 'finished', 'failed', 'killed'];
 
@@ -103,8 +106,13 @@ export function StatusBadge(props: { status: string; compact?: boolean }): JSX.E
   );
 }
 
-function baseColumns(showExperiment: boolean): IColumn[] {
-  const columns: IColumn[] = [
+/**
+ * The run's own columns, in two parts: before the params and metrics, and after them. Experiments
+ * put their params and metrics first (a status dot beside the id): a narrow sidebar shows them.
+ */
+function baseColumns(showExperiment: boolean, kind: RowKind): [IColumn[], IColumn[]] {
+  const compact = kind === 'experiments';
+  const lead: IColumn[] = [
     {
       key: 'run_id',
       label: 'Run',
@@ -117,14 +125,15 @@ function baseColumns(showExperiment: boolean): IColumn[] {
     },
     {
       key: 'status',
-      label: 'Status',
-      width: 86,
+      label: compact ? '' : 'Status',
+      width: compact ? 26 : 86,
       group: 'run',
       sortField: 'status',
-      render: run => <StatusBadge status={run.status} />,
+      render: run => <StatusBadge status={run.status} compact={compact} />,
       text: run => run.status
     }
   ];
+  const columns: IColumn[] = compact ? [] : lead;
   if (showExperiment) {
     columns.push({
       key: 'experiment',
@@ -166,7 +175,7 @@ function baseColumns(showExperiment: boolean): IColumn[] {
       text: run => formatDuration(runDuration(run))
     }
   );
-  return columns;
+  return compact ? [lead, columns] : [columns, []];
 }
 
 /** Wide enough for the key in the header (within bounds). */
@@ -311,6 +320,8 @@ export function RunsTable({ model }: IRunsTableProps): JSX.Element {
   const [, setTick] = useState(0);
   const loader = useMemo(() => new RunsLoader(() => setTick(t => t + 1)), []);
 
+  const [kind, setKind] = useState<RowKind>('experiments');
+  const [showCharts, setShowCharts] = useState(false);
   const [experiment, setExperiment] = useState('');
   const [stage, setStage] = useState('');
   const [status, setStatus] = useState('');
@@ -332,7 +343,25 @@ export function RunsTable({ model }: IRunsTableProps): JSX.Element {
     }
   }, [path]);
 
-  const query: IRunsQuery = { path, experiment, stage, status, filter, sort: sortParam(sort) };
+  const query: IRunsQuery = {
+    kind,
+    path,
+    experiment,
+    stage,
+    status,
+    filter,
+    sort: sortParam(sort)
+  };
+  const chooseKind = (next: RowKind) => {
+    if (next !== kind) {
+      setKind(next);
+      setSelected([]);
+      setStage(''); // the sink stages' rows, or every stage's
+      setSort({ field: 'start_time', desc: true });
+    }
+  };
+  const isExperiments = kind === 'experiments';
+  const noun = isExperiments ? 'experiment' : 'run';
   useEffect(() => {
     loader.setQuery(query);
   }, [JSON.stringify(query)]);
@@ -419,14 +448,14 @@ export function RunsTable({ model }: IRunsTableProps): JSX.Element {
   const hiddenCount =
     paramKeys.length + metricKeys.length - shownParams.length - shownMetrics.length;
   const showExperiment = (meta?.experiments.length ?? 0) > 1;
-  const columns = useMemo(
-    () => [
-      ...baseColumns(showExperiment),
-      ...shownParams.map(paramColumn),
-      ...shownMetrics.map(metricColumn)
-    ],
-    [showExperiment, shownParams.join('\n'), shownMetrics.join('\n')]
-  );
+  const columns = useMemo(() => {
+    const [lead, tail] = baseColumns(showExperiment, kind);
+    const params = shownParams.map(paramColumn);
+    const metrics = shownMetrics.map(metricColumn);
+    return kind === 'experiments'
+      ? [...lead, ...metrics, ...params, ...tail]
+      : [...lead, ...params, ...metrics, ...tail];
+  }, [showExperiment, kind, shownParams.join('\n'), shownMetrics.join('\n')]);
   const tableWidth = CHECK_WIDTH + columns.reduce((sum, c) => sum + c.width, 0);
 
   // Columns are windowed too: the pinned ones, a spacer, then those near the viewport.
@@ -461,8 +490,18 @@ export function RunsTable({ model }: IRunsTableProps): JSX.Element {
   );
   const spacer =
     firstCol < columns.length ? offsets[firstCol] - (offsets[pinnedCount] ?? tableWidth) : 0;
-  const groupWidth = (group: IColumn['group']) =>
-    columns.filter(c => c.group === group).reduce((sum, c) => sum + c.width, 0);
+  const pinnedWidth =
+    CHECK_WIDTH + columns.slice(0, pinnedCount).reduce((sum, c) => sum + c.width, 0);
+  // The header's groups: runs of neighbouring columns of one group, after the pinned ones.
+  const segments: { group: IColumn['group']; width: number; key: string }[] = [];
+  columns.slice(pinnedCount).forEach(column => {
+    const last = segments[segments.length - 1];
+    if (last && last.group === column.group) {
+      last.width += column.width;
+    } else {
+      segments.push({ group: column.group, width: column.width, key: column.key });
+    }
+  });
 
   const onHeaderClick = (column: IColumn) => {
     setSort(current =>
@@ -525,12 +564,36 @@ export function RunsTable({ model }: IRunsTableProps): JSX.Element {
 
   const experiments = meta?.experiments ?? [];
   const stages = meta?.stages ?? [];
+  const sinks = meta?.sinks ?? [];
   const isEmptyProject =
     loader.total === 0 && !filtersActive && !loader.error && !loader.filterError;
 
   return (
     <div className="mlops-runs" data-testid="mlops-runs">
       <div className="mlops-runs-filters">
+        <div className="mlops-view-switch" role="group" aria-label="Rows">
+          {(
+            [
+              [
+                'experiments',
+                'Experiments',
+                'Each pipeline result with every param and metric of its lineage'
+              ],
+              ['runs', 'Stage runs', 'Every run of every stage, one by one']
+            ] as [RowKind, string, string][]
+          ).map(([id, label, title]) => (
+            <button
+              key={id}
+              className={`mlops-view-button${kind === id ? ' mlops-view-active' : ''}`}
+              data-testid={`mlops-view-${id}`}
+              aria-pressed={kind === id}
+              title={title}
+              onClick={() => chooseKind(id)}
+            >
+              {label}
+            </button>
+          ))}
+        </div>
         <div className="mlops-filter-row">
           <ChoiceSelect
             testId="mlops-experiment-select"
@@ -542,8 +605,12 @@ export function RunsTable({ model }: IRunsTableProps): JSX.Element {
           />
           <ChoiceSelect
             testId="mlops-stage-select"
-            label="Stage"
-            anyLabel="All stages"
+            label={
+              isExperiments
+                ? `Rows: the runs of a stage (default: the sink stages ${sinks.join(', ')})`
+                : 'Stage'
+            }
+            anyLabel={isExperiments ? 'Sink stages' : 'All stages'}
             choices={stages}
             value={stage}
             onChange={setStage}
@@ -590,11 +657,11 @@ export function RunsTable({ model }: IRunsTableProps): JSX.Element {
           <span className="mlops-count" data-testid="mlops-run-count">
             {loader.total === null
               ? 'Loading…'
-              : `${total.toLocaleString()} run${total === 1 ? '' : 's'}`}
+              : `${total.toLocaleString()} ${noun}${total === 1 ? '' : 's'}`}
           </span>
           <label
             className="mlops-toggle"
-            title="Hide params and metrics columns whose value is the same in every loaded run that has one"
+            title={`Hide params and metrics columns whose value is the same in every loaded ${noun} that has one`}
           >
             <input
               type="checkbox"
@@ -608,6 +675,17 @@ export function RunsTable({ model }: IRunsTableProps): JSX.Element {
             )}
           </label>
           <span className="mlops-spacer" />
+          {isExperiments && (
+            <button
+              className={`mlops-button mlops-button-quiet${showCharts ? ' mlops-button-on' : ''}`}
+              data-testid="mlops-charts-toggle"
+              aria-pressed={showCharts}
+              title="Parallel coordinates and a param-vs-metric scatter of the selected experiments (or of all shown)"
+              onClick={() => setShowCharts(on => !on)}
+            >
+              Charts
+            </button>
+          )}
           {selected.length > 0 && (
             <button
               className="mlops-button mlops-button-quiet"
@@ -624,15 +702,31 @@ export function RunsTable({ model }: IRunsTableProps): JSX.Element {
             disabled={selected.length < 2}
             title={
               selected.length < 2
-                ? 'Select two or more runs to compare'
-                : 'Compare the selected runs'
+                ? `Select two or more ${noun}s to compare`
+                : `Compare the selected ${noun}s`
             }
-            onClick={() => model.actions.compare(selected, path)}
+            onClick={() => model.actions.compare(selected, path, kind)}
           >
             Compare{selected.length > 0 ? ` (${selected.length})` : ''}
           </button>
         </div>
       </div>
+      {isExperiments && showCharts && !isEmptyProject && (
+        <ChartsPanel
+          model={model}
+          compact
+          charts={{
+            query: { path, experiment, stage, status, filter, sort: sortParam(sort) },
+            selected
+          }}
+          onExpand={() =>
+            model.actions.openCharts(
+              { path, experiment, stage, status, filter, sort: sortParam(sort) },
+              selected
+            )
+          }
+        />
+      )}
       {loader.error && (
         <div className="mlops-error" data-testid="mlops-runs-error" role="alert">
           {loader.error}
@@ -652,27 +746,40 @@ export function RunsTable({ model }: IRunsTableProps): JSX.Element {
           ref={setScroller}
           onScroll={onScroll}
           data-testid="mlops-runs-table"
+          style={{ ['--mlops-pinned-width' as string]: `${pinnedWidth}px` }}
           role="table"
           aria-rowcount={total}
         >
           <div className="mlops-table-header" style={{ width: tableWidth }} role="rowgroup">
             <div className="mlops-header-groups">
-              <div className="mlops-hgroup" style={{ width: CHECK_WIDTH + groupWidth('run') }} />
-              {shownParams.length > 0 && (
-                <div
-                  className="mlops-hgroup mlops-hgroup-params"
-                  style={{ width: groupWidth('params') }}
-                >
-                  Params
-                </div>
-              )}
-              {shownMetrics.length > 0 && (
-                <div
-                  className="mlops-hgroup mlops-hgroup-metrics"
-                  style={{ width: groupWidth('metrics') }}
-                >
-                  Metrics
-                </div>
+              {/* The pinned part stays over what scrolls under it; a group's name sticks beside
+                  it while the group is in view, cut with an ellipsis when the group is narrow. */}
+              <div
+                className="mlops-hgroup mlops-pinned mlops-hgroup-pinned"
+                style={{ width: pinnedWidth, left: 0 }}
+              />
+              {segments.map(segment =>
+                segment.group === 'run' ? (
+                  <div
+                    key={segment.key}
+                    className="mlops-hgroup"
+                    style={{ width: segment.width }}
+                  />
+                ) : (
+                  <div
+                    key={segment.key}
+                    className={`mlops-hgroup mlops-hgroup-${segment.group}`}
+                    style={{ width: segment.width }}
+                  >
+                    <span
+                      className="mlops-hgroup-label"
+                      style={{ left: pinnedWidth + 4 }}
+                      title={segment.group === 'params' ? 'Params' : 'Metrics'}
+                    >
+                      {segment.group === 'params' ? 'Params' : 'Metrics'}
+                    </span>
+                  </div>
+                )
               )}
             </div>
             <div className="mlops-header-row" role="row">
@@ -711,7 +818,7 @@ export function RunsTable({ model }: IRunsTableProps): JSX.Element {
           </div>
           {loader.total === 0 && filtersActive && !loader.error && (
             <div className="mlops-empty mlops-empty-inline" data-testid="mlops-runs-nomatch">
-              No runs match these filters.
+              No {noun}s match these filters.
             </div>
           )}
         </div>

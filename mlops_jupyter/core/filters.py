@@ -42,6 +42,10 @@ ATTRIBUTES: dict[str, tuple[str, str]] = {
     "duration": ("((r.end_time - r.start_time) / 1000.0)", "number"),
 }
 _ATTRIBUTE_ALIASES = {"id": "run_id", "experiment_name": "experiment"}
+# namespace -> the table (or view) holding its (run, key, value) rows; ``core.experiments`` compiles
+# the same language over its view of the runs' lineage.
+RUN_TABLES = {"metrics": "latest_metrics", "params": "params", "tags": "tags"}
+_ALIASES = {"metrics": "m", "params": "p", "tags": "t"}
 _PREFIXES = {
     "metrics": "metrics", "metric": "metrics",
     "params": "params", "param": "params",
@@ -349,8 +353,9 @@ def _fold(items: list[Node]) -> list[Node]:
 
 
 class _Compiler:
-    def __init__(self, source: str):
+    def __init__(self, source: str, tables: dict[str, str]):
         self.source = source
+        self.tables = tables
         self.params: list[Any] = []
         self.comparisons = 0
 
@@ -446,7 +451,7 @@ class _Compiler:
             column, _ = ATTRIBUTES[field.name]
             kind = "plain"
         else:
-            table, alias = {"metrics": ("latest_metrics", "m"), "params": ("params", "p"), "tags": ("tags", "t")}[field.namespace]
+            table, alias = self.tables[field.namespace], _ALIASES[field.namespace]
             column, kind = f"{alias}.value", "param" if field.namespace == "params" else "plain"
             # The runs having the key: an index range on (key, value), not a probe per run.
             having = f"SELECT {alias}.run FROM {table} {alias} WHERE {alias}.key = {self.bind(field.name)}"
@@ -468,9 +473,10 @@ class _Compiler:
         return f"(r.num {'NOT ' if op == 'not in' else ''}IN ({having} AND {test}))"
 
 
-def compile_filter(source: str) -> tuple[str, list[Any]]:
-    """SQL boolean expression over ``runs r JOIN experiments e`` and its parameters."""
-    compiler = _Compiler(source)
+def compile_filter(source: str, tables: dict[str, str] = RUN_TABLES) -> tuple[str, list[Any]]:
+    """SQL boolean expression over ``runs r JOIN experiments e`` and its parameters; metrics, params
+    and tags are read from ``tables`` (namespace -> a table or view of ``run, key, value`` rows)."""
+    compiler = _Compiler(source, tables)
     sql = compiler.node(parse(source))
     return sql, compiler.params
 

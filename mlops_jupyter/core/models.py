@@ -83,3 +83,17 @@ class RunDetail(RunSummary):
     metric_steps: dict[str, int] = field(default_factory=dict)
     artifacts: tuple[Artifact, ...] = ()
     lineage: tuple[LineageEdge, ...] = ()
+
+
+@dataclass(frozen=True)
+class UpstreamRun:
+    run_id: str
+    stage: str | None
+
+
+@dataclass(frozen=True)
+class Experiment(RunSummary):
+    """A run with the params, latest metrics and tags of every run upstream of it, as one row
+    (``core.experiments`` says how keys are named); ``upstream`` nearest first."""
+
+    upstream: tuple[UpstreamRun, ...] = ()

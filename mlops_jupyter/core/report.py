@@ -9,7 +9,7 @@ import math
 from datetime import datetime, timezone
 from typing import Any
 
-from .models import Run, RunDetail, RunSummary
+from .models import Experiment, Run, RunDetail, RunSummary
 
 
 def format_time(ms: int | None) -> str:
@@ -178,3 +178,61 @@ def diff_rows(a: RunSummary, b: RunSummary, *, all_rows: bool = False) -> list[d
             change = None if x is None or y is None or same else y - x
             rows.append({"key": f"{prefix}.{key}", "a": old, "b": new, "change": change, "missing": (key not in left, key not in right)})
     return rows
+
+
+def diff_table(rows: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+    """The rows of ``diff_rows`` for people: key, A, B and the change (``-`` where a side lacks the key)."""
+
+    def cell(row, side: int) -> str:
+        return "-" if row["missing"][side] else shorten(format_value(row["ab"[side]]))
+
+    def change(row) -> str:
+        if row["change"] is None:
+            return "" if row["a"] == row["b"] else "changed"
+        return f"{row['change']:+.6g}"
+
+    return [(r["key"], cell(r, 0), cell(r, 1), change(r)) for r in rows]
+
+
+def diff_record(a: RunSummary, b: RunSummary, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The JSON of a diff of two runs (or experiments)."""
+    return {
+        "a": a.run.id,
+        "b": b.run.id,
+        "rows": [{"key": r["key"], "a": json_number(r["a"]), "b": json_number(r["b"]),
+                  "change": json_number(r["change"])} for r in rows],
+    }
+
+
+# --- experiments (core.experiments) ---------------------------------------------------------------
+
+
+def experiment_record(experiment: Experiment) -> dict[str, Any]:
+    """A JSON-ready dict of one experiment: its run's record, the joined values, its upstream runs."""
+    return {**run_record(experiment),
+            "upstream": [{"run_id": u.run_id, "stage": u.stage} for u in experiment.upstream]}
+
+
+def changed_columns(summaries: list[RunSummary], columns: list[str]) -> list[str]:
+    """The columns holding two or more distinct values among the rows that have them (a key only some
+    rows have is no change by itself), as the sidebar's "only columns that differ"."""
+    changed = []
+    for column in columns:
+        seen = {repr(flat_value(s, column)) for s in summaries if flat_value(s, column) is not None}
+        if len(seen) > 1:
+            changed.append(column)
+    return changed
+
+
+def experiments_table(experiments: list[Experiment], *, only_changed: bool = False) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows of ``exp show``: one row per experiment, its metrics then its params."""
+    columns = flat_columns(experiments, tags=False)
+    if only_changed:
+        columns = changed_columns(experiments, columns)
+    headers = ["run", "stage", "status", "started", *(shorten(c) for c in columns)]
+    rows = [
+        [e.run.id[:8], shorten(e.run.stage or ""), e.run.status, format_time(e.run.start_time),
+         *(shorten(format_value(flat_value(e, c))) for c in columns)]
+        for e in experiments
+    ]
+    return headers, rows

@@ -155,8 +155,14 @@ def m006_stage_cache_origin(db) -> None:
     db["stage_cache"].add_column("origin", str)
 
 
+def m007_pipeline_stages_index(db) -> None:
+    """The stages of each notebook without reading every run: what the experiment view starts from
+    (``experiments``: which stages are sinks, and their runs)."""
+    db["runs"].create_index(["stage", "notebook"])
+
+
 STEPS = (m001_initial, m002_search_indexes, m003_stage_cache, m004_param_values_index, m005_run_summaries,
-         m006_stage_cache_origin)
+         m006_stage_cache_origin, m007_pipeline_stages_index)
 STEP_NAMES = tuple(step.__name__ for step in STEPS)
 
 

@@ -473,7 +473,7 @@ class RunStore:
         return rows[0][0]
 
     def _where(self, experiment=None, stage=None, status=None, filter: str | None = None,
-               notebook=None) -> tuple[str, list]:
+               notebook=None, tables: dict[str, str] = filters.RUN_TABLES) -> tuple[str, list]:
         clauses, params = ["1"], []
         for column, values in (("e.name", _as_tuple(experiment)), ("r.stage", _as_tuple(stage)),
                                ("r.notebook", _as_tuple(notebook))):
@@ -488,18 +488,18 @@ class RunStore:
             clauses.append(f"r.status IN ({','.join('?' * len(statuses))})")
             params.extend(statuses)
         if filter is not None and (not isinstance(filter, str) or filter.strip()):
-            sql, filter_params = filters.compile_filter(filter)
+            sql, filter_params = filters.compile_filter(filter, tables)
             clauses.append(sql)
             params.extend(filter_params)
         return " AND ".join(clauses), params
 
-    def _order(self, order_by) -> tuple[str, list, str]:
+    def _order(self, order_by, tables: dict[str, str] = filters.RUN_TABLES) -> tuple[str, list, str]:
         joins, params, terms = [], [], []
         for i, (field, descending) in enumerate(filters.parse_order_by(order_by)):
             if field.namespace == "attributes":
                 column = filters.ATTRIBUTES[field.name][0]
             else:
-                table = {"metrics": "latest_metrics", "params": "params", "tags": "tags"}[field.namespace]
+                table = tables[field.namespace]
                 joins.append(f"LEFT JOIN {table} o{i} ON o{i}.run = r.num AND o{i}.key = ?")
                 params.append(field.name)
                 column = f"o{i}.value"

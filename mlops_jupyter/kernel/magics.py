@@ -13,9 +13,9 @@ from ..core.spec import help_text
 from .identity import notebook_file
 from .stage import StageRunner
 
-_MLOPS_COMMANDS = ("status", "dag", "runs", "show", "diff", "experiment", "push", "pull", "fetch", "checkout", "add",
-                   "remote")
-_AS_IS = ("push", "pull", "fetch", "checkout", "add", "remote")  # CLI commands taken word for word
+_MLOPS_COMMANDS = ("status", "dag", "runs", "show", "diff", "exp", "experiment", "push", "pull", "fetch", "checkout",
+                   "add", "remote")
+_AS_IS = ("exp", "push", "pull", "fetch", "checkout", "add", "remote")  # CLI commands taken word for word
 
 
 @magics_class
@@ -43,6 +43,9 @@ class StageMagics(Magics):
         %mlops runs [runs ls options]   list runs (e.g. %mlops runs -f "metrics.rmse < 0.7")
         %mlops show RUN                 one run in full
         %mlops diff A B [--all]         compare two runs
+        %mlops exp show [exp show options]   experiments: each pipeline result with the params and
+                                        metrics of its whole lineage (e.g. %mlops exp show -S "metrics.accuracy DESC")
+        %mlops exp diff A B [--all]     compare two experiments
         %mlops experiment NAME          the experiment of the runs started next
         %mlops push [TARGETS] [-r NAME] stage results, objects and runs to the remote
         %mlops pull [TARGETS] [-r NAME] fetch and checkout what mlops.lock pins

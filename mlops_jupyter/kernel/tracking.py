@@ -444,6 +444,40 @@ def runs(
             gc.enable()
 
 
+def experiments(
+    experiment=None,
+    stage=None,
+    status=None,
+    filter: str | None = None,
+    order_by=None,
+    max_results: int | None = None,
+    project: str | os.PathLike | None = None,
+):
+    """Experiments as a pandas DataFrame: one row per pipeline result, with every param and metric of
+    its lineage (``core.experiments`` says how keys are named).
+
+    The rows are the runs of the pipeline's sink stages (``stage`` picks other stages' runs), with the
+    columns of ``runs()`` plus ``upstream_run_ids`` (the runs it was made from, nearest first).
+    ``filter`` and ``order_by`` apply to the joined columns, e.g.
+    ``"metrics.accuracy > 0.95 and params.train.n_est < 200"``.
+    """
+    from ..core import experiments as views
+
+    TRACKER.flush()
+    store, _ = TRACKER.open(project)
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        page = views.page(store, experiment=experiment, stage=stage, status=status, filter=filter,
+                          order_by=order_by, limit=max_results)
+        frame = page_frame(page)
+        frame.insert(8, "upstream_run_ids", [[run.run_id for run in runs] for runs in page.upstream])
+        return frame
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def page_frame(page):
     """The DataFrame of ``runs()``, column by column from the store's page: no object per run.
 

@@ -22,7 +22,7 @@ from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from tornado.escape import json_encode
 from tornado.iostream import StreamClosedError
 
-from ..core import report
+from ..core import experiments, report
 from ..core.errors import MlopsError, RunNotFound
 from ..core.graph import build, load
 from ..core.status import pipeline_status
@@ -129,6 +129,43 @@ class RunsHandler(BaseHandler):
             "columns": {"params": store.keys("params"), "metrics": store.keys("latest_metrics")},
             "runs": [report.run_record(s) for s in summaries],
         }
+
+
+class ExperimentsHandler(RunsHandler):
+    """A page of experiments (``core.experiments``): the runs of the sink stages, or of ``stage``, with
+    every param and metric of their lineage; filter and sort apply to the joined columns."""
+
+    def page(self, path: str, conditions: dict, sort: str | None, limit: int, offset: int) -> dict:
+        project = self.projects.project(path)
+        store = self.projects.store(project)
+        if store is None:
+            return {"total": 0, "offset": offset, "limit": limit, "experiments": [], "stages": [], "sinks": [],
+                    "columns": {"params": [], "metrics": []}, "runs": []}
+        found = experiments.page(store, **conditions, order_by=sort, limit=limit, offset=offset, with_total=True)
+        stage = conditions["stage"]
+        return {
+            "total": found.total,
+            "offset": offset,
+            "limit": limit,
+            "experiments": store.experiments(),
+            "stages": store.stages(),
+            "sinks": self.projects.cached(project, store, "sinks", experiments.sink_stages, store),
+            "columns": self.projects.cached(project, store, f"columns:{stage}", experiments.columns, store, stage=stage),
+            "runs": [report.experiment_record(e) for e in found.experiments()],
+        }
+
+
+class ExperimentHandler(BaseHandler):
+    @tornado.web.authenticated
+    @json_errors
+    async def get(self, run_id: str) -> None:
+        await self.reply(self.experiment, self.path_argument(), run_id)
+
+    def experiment(self, path: str, run_id: str) -> dict:
+        store = self.projects.store(self.projects.project(path))
+        if store is None:
+            raise RunNotFound(f"no run {run_id!r}: this project has no runs yet")
+        return report.experiment_record(experiments.get(store, store.resolve_run_id(run_id)))
 
 
 class RunHandler(BaseHandler):
@@ -267,6 +304,8 @@ def _json_series(series: dict[str, list]) -> dict[str, list]:
 ROUTES = [
     (r"runs", RunsHandler),
     (r"runs/(?P<run_id>[0-9a-fA-F]{1,32})", RunHandler),
+    (r"experiments", ExperimentsHandler),
+    (r"experiments/(?P<run_id>[0-9a-fA-F]{1,32})", ExperimentHandler),
     (r"metrics", MetricsHandler),
     (r"artifacts/(?P<run_id>[0-9a-fA-F]{1,32})/(?P<name>.+)", ArtifactHandler),
     (r"pipeline", PipelineHandler),

@@ -33,6 +33,8 @@ class Projects:
         self.root = Path(root_dir).expanduser().resolve()
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="mlops-jupyter")
         self._local = threading.local()  # .stores: {project root: ((device, inode), RunStore)} of one thread
+        self._cache: dict[tuple[Path, str], tuple[tuple, object]] = {}  # (root, what) -> (store version, value)
+        self._cache_lock = threading.Lock()
 
     async def run(self, function: Callable[..., T], *args) -> T:
         """``function(*args)`` in a worker thread, awaited from a handler."""
@@ -75,6 +77,21 @@ class Projects:
         store = RunStore(project.db_path, busy_timeout=project.config().core.busy_timeout)
         stores[project.root] = (identity, store)
         return store
+
+    def cached(self, project: Project, store: RunStore, what: str, compute: Callable[..., T], *args, **kwargs) -> T:
+        """``compute(*args, **kwargs)``, computed again only when the project's store changed (its
+        version): for what costs a walk of every run's lineage, such as the experiments' columns."""
+        st = store.path.stat()
+        version = (st.st_dev, st.st_ino, store.version())  # a store replaced by a copy is another store
+        key = (project.root, what)
+        with self._cache_lock:
+            held = self._cache.get(key)
+        if held is not None and held[0] == version:
+            return held[1]
+        value = compute(*args, **kwargs)
+        with self._cache_lock:
+            self._cache[key] = (version, value)
+        return value
 
     def open_artifact(self, path: str, run_id: str, name: str) -> tuple[Artifact, BinaryIO]:
         """A run's artifact and its object open for reading, once its content matched its hash.

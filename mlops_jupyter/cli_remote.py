@@ -278,8 +278,8 @@ def checkout(ctx, targets, remote_name, quiet) -> None:
         pins = workspace.pinned(project).narrowed(tuple(targets))
         config = project.config()
         wanted, unknown = workspace.objects_of(cache, pins)
-        absent = [d for d in wanted if not cache.objects.exists(d)] or unknown
-        if absent and (remote_name or config.default_remote()):
+        incomplete = bool(unknown) or any(not cache.objects.exists(d) for d in wanted)
+        if incomplete and (remote_name or config.default_remote()):
             remote = _remote(project, remote_name)
             transfer.fetch_entries(store, cache, remote, unknown, quiet=quiet)
             transfer.fetch_objects(cache.objects, remote, [e["hash"] for e in pins.data.values()], quiet=quiet)

@@ -19,6 +19,7 @@ import os
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -430,15 +431,23 @@ def runs(
     ``tags.*``. ``filter`` is the filter language, e.g.
     ``"metrics.rmse < 0.7 and params.n_est = 100"``.
     """
+    with _page_of(project) as store:
+        return page_frame(store.search_page(
+            experiment=experiment, stage=stage, status=status, filter=filter, order_by=order_by, limit=max_results
+        ))
+
+
+@contextmanager
+def _page_of(project):
+    """The store of ``project``, its buffered metrics written, for reading one page with the
+    collector off: a page is a burst of short-lived rows, and a full collection in the middle of it
+    is pure cost."""
     TRACKER.flush()
     store, _ = TRACKER.open(project)
     collecting = gc.isenabled()
-    gc.disable()  # a page is a burst of short-lived rows: a full collection in the middle of it is pure cost
+    gc.disable()
     try:
-        page = store.search_page(
-            experiment=experiment, stage=stage, status=status, filter=filter, order_by=order_by, limit=max_results
-        )
-        return page_frame(page)
+        yield store
     finally:
         if collecting:
             gc.enable()
@@ -463,19 +472,12 @@ def experiments(
     """
     from ..core import experiments as views
 
-    TRACKER.flush()
-    store, _ = TRACKER.open(project)
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with _page_of(project) as store:
         page = views.page(store, experiment=experiment, stage=stage, status=status, filter=filter,
                           order_by=order_by, limit=max_results)
         frame = page_frame(page)
         frame.insert(8, "upstream_run_ids", [[run.run_id for run in runs] for runs in page.upstream])
         return frame
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def page_frame(page):

@@ -7,6 +7,7 @@ imports what it needs. ``--help`` and ``runs ls`` never import pandas or IPython
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -29,6 +30,26 @@ class _Group(click.Group):
             from .core.errors import describe_os_error
 
             raise click.ClickException(describe_os_error(e)) from None
+
+    def main(self, args=None, *rest, **options):
+        """As the process's own command (``args`` from ``sys.argv``): a command that moved bytes
+        through obstore ends the process without interpreter finalization. obstore's Rust runtime
+        keeps worker threads that are never shut down, and finalizing around them can abort the
+        process (SIGABRT) after the command succeeded; everything is written by then (SQLite has
+        committed, the remote has the objects), so only the exit status is left to give."""
+        try:
+            return super().main(args, *rest, **options)
+        except SystemExit as done:
+            if args is not None or "obstore" not in sys.modules:
+                raise
+            code = done.code
+            if not isinstance(code, int):
+                if code is not None:
+                    print(code, file=sys.stderr)
+                code = 0 if code is None else 1
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
 
 
 def _project(ctx: click.Context):

@@ -161,8 +161,17 @@ def m007_pipeline_stages_index(db) -> None:
     db["runs"].create_index(["stage", "notebook"])
 
 
+def m008_experiment_summaries(db) -> None:
+    """Each ended run's experiment (its lineage's params and metrics) as one JSON object on its row
+    (see ``experiment_summaries``)."""
+    from .experiment_summaries import COLUMN, refresh
+
+    db["runs"].add_column(COLUMN, str)
+    refresh(db.conn, [num for (num,) in db.execute("SELECT num FROM runs WHERE status != 'running'")])
+
+
 STEPS = (m001_initial, m002_search_indexes, m003_stage_cache, m004_param_values_index, m005_run_summaries,
-         m006_stage_cache_origin, m007_pipeline_stages_index)
+         m006_stage_cache_origin, m007_pipeline_stages_index, m008_experiment_summaries)
 STEP_NAMES = tuple(step.__name__ for step in STEPS)
 
 

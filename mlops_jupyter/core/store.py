@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from . import filters, schema, summaries
+from . import experiment_summaries, filters, schema, summaries
 from .errors import AmbiguousRunId, FilterError, ParamConflict, RunNotFound, StoreError
 from .models import (
     STATUSES,
@@ -355,6 +355,7 @@ class RunStore:
                 "UPDATE runs SET status = ?, end_time = ? WHERE num = ?",
                 [status, end_time if end_time is not None else now_ms(), num],
             )
+            experiment_summaries.refresh(conn, [num])
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         """Write-once: the same value again is fine, another value is a ``ParamConflict``."""
@@ -380,6 +381,7 @@ class RunStore:
                 [(num, key, value, kind) for key, (value, kind) in encoded.items()],
             )
             summaries.rebuild(conn, "params", [num])
+            experiment_summaries.refresh(conn, [num])
 
     def log_metric_points(self, points: Sequence[tuple[str, str, int, float, int]]) -> None:
         """Append (run_id, key, step, value, timestamp) points and update the latest values."""
@@ -407,6 +409,7 @@ class RunStore:
                 list(latest.values()),
             )
             summaries.rebuild(conn, "latest_metrics", list(nums.values()))
+            experiment_summaries.refresh(conn, list(nums.values()))
 
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
         num = self._num(run_id)
@@ -433,6 +436,7 @@ class RunStore:
             conn.executemany(
                 "INSERT OR IGNORE INTO lineage (run, upstream, via, kind) VALUES (?, ?, ?, ?)", rows
             )
+            experiment_summaries.refresh(conn, [num])
 
     def recover_killed_runs(self) -> list[str]:
         """Mark ``killed`` the runs left ``running`` by processes of this host that are gone."""
@@ -452,6 +456,7 @@ class RunStore:
                     " FROM metrics WHERE run = runs.num) WHERE id = ? AND status = 'running'",
                     [(run_id,) for run_id in dead],
                 )
+                experiment_summaries.refresh(conn, [self._num(run_id) for run_id in dead])
         return dead
 
     # --- reading ----------------------------------------------------------------

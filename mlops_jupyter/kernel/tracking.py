@@ -475,13 +475,12 @@ def experiments(
     with _page_of(project) as store:
         page = views.page(store, experiment=experiment, stage=stage, status=status, filter=filter,
                           order_by=order_by, limit=max_results)
-        frame = page_frame(page)
-        frame.insert(8, "upstream_run_ids", [[run.run_id for run in runs] for runs in page.upstream])
-        return frame
+        return page_frame(page, upstream_run_ids=[[run_id for run_id, _ in runs] for runs in page.upstream])
 
 
-def page_frame(page):
-    """The DataFrame of ``runs()``, column by column from the store's page: no object per run.
+def page_frame(page, **extra):
+    """The DataFrame of ``runs()``, column by column from the store's page: no object per run;
+    ``extra`` columns follow ``notebook``.
 
     A param column whose values are all ints is int64 (``Int64`` when some runs lack the key), all
     floats float64, any other mix with numbers object; strings and booleans are as pandas reads them.
@@ -501,6 +500,7 @@ def page_frame(page):
         "end_time": pd.to_datetime(ends, unit="ms", utc=True),
         "duration": seconds,
         "notebook": notebooks,
+        **extra,
     }
     for prefix, values in (("metrics", page.metrics), ("params", page.params), ("tags", page.tags)):
         for key in sorted(values):

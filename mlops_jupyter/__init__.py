@@ -24,7 +24,9 @@ _TRACKING_API = (
     "experiments",
 )
 
-__all__ = ["__version__", "params", "load_ipython_extension", *_TRACKING_API]
+_WIDGETS = ("show_runs", "show_experiments", "compare", "show_pipeline")  # ipywidgets views (``widgets``)
+
+__all__ = ["__version__", "params", "load_ipython_extension", *_TRACKING_API, *_WIDGETS]
 
 
 def _jupyter_server_extension_points():
@@ -48,6 +50,12 @@ def __getattr__(name: str):
         from .kernel import tracking
 
         value = getattr(tracking, name)
+        globals()[name] = value
+        return value
+    if name in _WIDGETS:
+        from . import widgets
+
+        value = getattr(widgets, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'mlops_jupyter' has no attribute {name!r}")

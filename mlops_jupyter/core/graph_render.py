@@ -7,7 +7,7 @@ from collections import defaultdict
 
 from .graph import Pipeline
 
-_MERMAID_STYLE = {  # fill, stroke, text
+STATE_STYLE = {  # state -> fill, stroke, text colours
     "fresh": ("#d4edda", "#2e7d32", "#1b5e20"),
     "cached": ("#d1ecf1", "#00838f", "#004d56"),
     "stale": ("#fff3cd", "#b7791f", "#7c5200"),
@@ -50,7 +50,7 @@ def to_mermaid(pipeline: Pipeline, states: dict[str, str] | None = None) -> str:
     for (up, down), what in edge_labels(pipeline).items():
         lines.append(f'    {_id(up)} -->|"{", ".join(what)}"| {_id(down)}')
     for name, state in (states or {}).items():
-        fill, stroke, color = _MERMAID_STYLE[state]
+        fill, stroke, color = STATE_STYLE[state]
         lines.append(f"    style {_id(name)} fill:{fill},stroke:{stroke},color:{color}")
     return "\n".join(lines)
 
@@ -58,7 +58,7 @@ def to_mermaid(pipeline: Pipeline, states: dict[str, str] | None = None) -> str:
 def to_dot(pipeline: Pipeline, states: dict[str, str] | None = None) -> str:
     lines = ["digraph pipeline {", "  rankdir=LR;", '  node [shape=box, style="rounded,filled", fillcolor="#ffffff"];']
     for name in pipeline.order:
-        fill = _MERMAID_STYLE[states[name]][0] if states and name in states else "#ffffff"
+        fill = STATE_STYLE[states[name]][0] if states and name in states else "#ffffff"
         lines.append(f"  {json.dumps(name)} [fillcolor={json.dumps(fill)}];")
     for (up, down), what in edge_labels(pipeline).items():
         lines.append(f"  {json.dumps(up)} -> {json.dumps(down)} [label={json.dumps(', '.join(what))}];")

@@ -25,8 +25,12 @@ _TRACKING_API = (
 )
 
 _WIDGETS = ("show_runs", "show_experiments", "compare", "show_pipeline")  # ipywidgets views (``widgets``)
+_MODELS_API = ("log_model", "register_model", "load_model")  # the model registry (``kernel.models_api``)
+# Each lazily loaded name -> the module that defines it.
+_LAZY = {**dict.fromkeys(_TRACKING_API, "kernel.tracking"),
+         **dict.fromkeys(_WIDGETS, "widgets"), **dict.fromkeys(_MODELS_API, "kernel.models_api")}
 
-__all__ = ["__version__", "params", "load_ipython_extension", *_TRACKING_API, *_WIDGETS]
+__all__ = ["__version__", "params", "load_ipython_extension", *_LAZY]
 
 
 def _jupyter_server_extension_points():
@@ -46,16 +50,10 @@ def __getattr__(name: str):
         from .kernel.tracking import stage_params
 
         return stage_params()
-    if name in _TRACKING_API:
-        from .kernel import tracking
+    if name in _LAZY:
+        from importlib import import_module
 
-        value = getattr(tracking, name)
-        globals()[name] = value
-        return value
-    if name in _WIDGETS:
-        from . import widgets
-
-        value = getattr(widgets, name)
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'mlops_jupyter' has no attribute {name!r}")

@@ -170,8 +170,35 @@ def m008_experiment_summaries(db) -> None:
     refresh(db.conn, [num for (num,) in db.execute("SELECT num FROM runs WHERE status != 'running'")])
 
 
+def m009_model_registry(db) -> None:
+    """The model registry (see ``registry``): models logged by runs, registered models, their
+    versions, tags and aliases, and the history of every change."""
+    for statement in filter(str.strip, """
+    CREATE TABLE logged_models (run INTEGER NOT NULL REFERENCES runs(num), name TEXT NOT NULL, flavor TEXT NOT NULL,
+        hash TEXT NOT NULL, size INTEGER NOT NULL, signature TEXT, info TEXT NOT NULL, created_time INTEGER NOT NULL,
+        PRIMARY KEY (run, name));
+    CREATE TABLE registered_models (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT,
+        created_time INTEGER NOT NULL, updated_time INTEGER NOT NULL);
+    CREATE TABLE model_versions (id INTEGER PRIMARY KEY, model INTEGER NOT NULL REFERENCES registered_models(id),
+        version INTEGER NOT NULL, run INTEGER NOT NULL REFERENCES runs(num), artifact TEXT NOT NULL,
+        stage TEXT NOT NULL DEFAULT 'None', description TEXT, created_time INTEGER NOT NULL, UNIQUE (model, version));
+    CREATE INDEX idx_model_versions_run ON model_versions (run);
+    CREATE TABLE registered_model_tags (model INTEGER NOT NULL REFERENCES registered_models(id), key TEXT NOT NULL,
+        value TEXT, PRIMARY KEY (model, key));
+    CREATE TABLE model_version_tags (version_id INTEGER NOT NULL REFERENCES model_versions(id), key TEXT NOT NULL,
+        value TEXT, PRIMARY KEY (version_id, key));
+    CREATE TABLE model_aliases (model INTEGER NOT NULL REFERENCES registered_models(id), alias TEXT NOT NULL,
+        version_id INTEGER NOT NULL REFERENCES model_versions(id), PRIMARY KEY (model, alias));
+    CREATE TABLE model_history (id INTEGER PRIMARY KEY, model INTEGER NOT NULL REFERENCES registered_models(id),
+        version INTEGER, action TEXT NOT NULL, what TEXT, old TEXT, new TEXT, user TEXT NOT NULL, time INTEGER NOT NULL);
+    CREATE INDEX idx_model_history_model ON model_history (model, id);
+    """.split(";")):  # one by one: executescript would commit the migration's transaction midway
+        db.execute(statement)
+
+
 STEPS = (m001_initial, m002_search_indexes, m003_stage_cache, m004_param_values_index, m005_run_summaries,
-         m006_stage_cache_origin, m007_pipeline_stages_index, m008_experiment_summaries)
+         m006_stage_cache_origin, m007_pipeline_stages_index, m008_experiment_summaries,
+         m009_model_registry)
 STEP_NAMES = tuple(step.__name__ for step in STEPS)
 
 

@@ -14,8 +14,8 @@ from .identity import notebook_file
 from .stage import StageRunner
 
 _MLOPS_COMMANDS = ("status", "dag", "runs", "show", "diff", "exp", "experiment", "push", "pull", "fetch", "checkout",
-                   "add", "remote")
-_AS_IS = ("exp", "push", "pull", "fetch", "checkout", "add", "remote")  # CLI commands taken word for word
+                   "add", "remote", "models")
+_AS_IS = ("exp", "push", "pull", "fetch", "checkout", "add", "remote", "models")  # CLI commands taken word for word
 
 
 @magics_class
@@ -47,6 +47,7 @@ class StageMagics(Magics):
                                         metrics of its whole lineage (e.g. %mlops exp show -S "metrics.accuracy DESC")
         %mlops exp diff A B [--all]     compare two experiments
         %mlops experiment NAME          the experiment of the runs started next
+        %mlops models ls|show|versions|history NAME   the model registry (alias, stage, tag change it)
         %mlops push [TARGETS] [-r NAME] stage results, objects and runs to the remote
         %mlops pull [TARGETS] [-r NAME] fetch and checkout what mlops.lock pins
         %mlops fetch [TARGETS]          only into the cache

@@ -447,6 +447,7 @@ def runs_diff(ctx, run_a: str, run_b: str, all_rows: bool, as_json: bool) -> Non
 from . import cli_remote  # noqa: E402,F401  (registers remote, push, pull, fetch, checkout, add, gc, cache)
 from . import cli_experiments  # noqa: E402,F401  (registers exp show, exp diff)
 from . import cli_models  # noqa: E402,F401  (registers models ls, show, versions, history, alias, stage, tag)
+from . import cli_mlflow  # noqa: E402,F401  (registers sync mlflow, import mlflow)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -75,6 +75,16 @@ def s3_server(tmp_path_factory):
         yield server
 
 
+@pytest.fixture(scope="session")
+def mlflow_uri(tmp_path_factory):
+    """A real MLflow tracking server for the whole session (tests/mlflow_server.py): give each test
+    experiments of its own."""
+    from .mlflow_server import mlflow_server
+
+    with mlflow_server(tmp_path_factory.mktemp("mlflow")) as url:
+        yield url
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 16 MB tmpfs: a disk that fills up for real (mounting needs root, as on CI)."""

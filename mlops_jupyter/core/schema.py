@@ -196,9 +196,16 @@ def m009_model_registry(db) -> None:
         db.execute(statement)
 
 
+def m010_mlflow_sync(db) -> None:
+    """What each sync to an MLflow server sent of each run (see ``mlflow_sync``): the next one sends
+    only what is new."""
+    db.execute("CREATE TABLE mlflow_sync (target TEXT NOT NULL, run INTEGER NOT NULL REFERENCES runs(num),"
+               " state TEXT NOT NULL, PRIMARY KEY (target, run))")
+
+
 STEPS = (m001_initial, m002_search_indexes, m003_stage_cache, m004_param_values_index, m005_run_summaries,
          m006_stage_cache_origin, m007_pipeline_stages_index, m008_experiment_summaries,
-         m009_model_registry)
+         m009_model_registry, m010_mlflow_sync)
 STEP_NAMES = tuple(step.__name__ for step in STEPS)
 
 

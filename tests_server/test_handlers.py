@@ -4,9 +4,10 @@ import json
 import urllib.parse
 
 import pytest
+import tornado.web
 from tornado.httpclient import HTTPClientError
 
-from mlops_jupyter.server.handlers import ROUTES
+from mlops_jupyter.server import ROUTES
 
 from .conftest import PNG, XSS
 
@@ -140,19 +141,22 @@ async def test_empty_project_answers_empty(jp_fetch, jp_root_dir):
 
 
 def _route_urls(run_id):
-    for pattern, _ in ROUTES:
-        yield (pattern.replace("(?P<run_id>[0-9a-fA-F]{1,32})", run_id).replace("(?P<name>.+)", "figure-1.png"))
+    for pattern, handler in ROUTES:
+        yield handler, (pattern.replace("(?P<run_id>[0-9a-fA-F]{1,32})", run_id).replace("(?P<name>.+)", "figure-1.png")
+               .replace("(?P<name>[^/]+)", "wine").replace("(?P<alias>[^/]+)", "champion")
+               .replace("(?P<version>[^/]+)", "1"))
 
 
 async def test_every_route_refuses_requests_without_a_token(jp_fetch, project, jp_serverapp):
     _, ids = project
     urls = list(_route_urls(ids[0]))
-    assert len(urls) == len(ROUTES) == 8  # a new route must be added to this test's reach
-    for url in urls:
-        for method, body in (("GET", None), ("POST", "{}")):
+    assert len(urls) == len(ROUTES) == 13  # a new route must be added to this test's reach
+    assert not any("(?P<" in url for _, url in urls)
+    for handler, url in urls:
+        for method, body in (("GET", None), ("POST", "{}"), ("DELETE", None)):
+            served = getattr(handler, method.lower()) is not getattr(tornado.web.RequestHandler, method.lower())
             with pytest.raises(HTTPClientError) as caught:
                 await jp_fetch("mlops-jupyter", *url.split("/"), method=method, body=body,
                                headers={"Authorization": ""}, follow_redirects=False)
-            assert caught.value.code in (403, 405), (url, method, caught.value.code)
-            if caught.value.code == 405:
-                assert method == "POST"  # only verbs a route does not serve at all
+            # 405 only for verbs a route does not serve at all
+            assert caught.value.code in ((403,) if served else (403, 405)), (url, method, caught.value.code)

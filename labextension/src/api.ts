@@ -143,6 +143,63 @@ export interface StateResponse {
   version: string;
 }
 
+/** A stage of the model registry, as MLflow has them. */
+export type ModelStage = 'None' | 'Staging' | 'Production' | 'Archived';
+
+/** A registered model as the list shows it. */
+export interface ModelSummary {
+  name: string;
+  description: string | null;
+  tags: Record<string, string>;
+  /** alias -> version */
+  aliases: Record<string, number>;
+  latest_version: number | null;
+  version_count: number;
+  /** The newest version in each stage but None. */
+  stages: Partial<Record<ModelStage, number>>;
+  created_time: string;
+  updated_time: string;
+}
+
+export interface ModelVersion {
+  version: number;
+  run_id: string;
+  artifact: string;
+  uri: string;
+  stage: ModelStage;
+  aliases: string[];
+  tags: Record<string, string>;
+  description: string | null;
+  created_time: string;
+  /** The run that made it (null if the store lost it). */
+  run: Pick<Run, 'experiment' | 'stage' | 'status' | 'start_time' | 'notebook'> | null;
+  metrics: Record<string, MetricValue>;
+}
+
+/** One change of a model: a registration, an alias moved or removed, a stage transition, a tag. */
+export interface ModelHistoryEntry {
+  version: number | null;
+  action: 'registered' | 'alias' | 'alias removed' | 'stage' | 'tag' | string;
+  /** The alias or tag key. */
+  what: string | null;
+  old: string | null;
+  new: string | null;
+  user: string;
+  time: string;
+}
+
+export interface ModelDetail extends ModelSummary {
+  /** Newest first. */
+  versions: ModelVersion[];
+  /** Newest first. */
+  history: ModelHistoryEntry[];
+  all_stages: ModelStage[];
+}
+
+export interface ModelsList {
+  models: ModelSummary[];
+}
+
 /** An error answered by the server (`{"message": ...}`) or the network. */
 export class APIError extends Error {
   constructor(
@@ -267,6 +324,51 @@ export function postPipeline(path: string, content: unknown): Promise<Pipeline> 
 
 export function getState(path?: string): Promise<StateResponse> {
   return requestAPI<StateResponse>('state', {}, { path });
+}
+
+export function listModels(path?: string): Promise<ModelsList> {
+  return requestAPI<ModelsList>('models', {}, { path });
+}
+
+export function getModel(name: string, path?: string): Promise<ModelDetail> {
+  return requestAPI<ModelDetail>(endpoint('models', name), {}, { path });
+}
+
+/** Points `alias` of model `name` at `version` (moved from where it was); answers the model. */
+export function setModelAlias(
+  name: string,
+  alias: string,
+  version: number,
+  path?: string
+): Promise<ModelDetail> {
+  return requestAPI<ModelDetail>(
+    endpoint('models', name, 'aliases'),
+    { method: 'POST', body: JSON.stringify({ alias, version }) },
+    { path }
+  );
+}
+
+export function deleteModelAlias(name: string, alias: string, path?: string): Promise<ModelDetail> {
+  return requestAPI<ModelDetail>(
+    endpoint('models', name, 'aliases', alias),
+    { method: 'DELETE' },
+    { path }
+  );
+}
+
+/** Moves a version to `stage`; `archiveExisting` archives the versions already there. */
+export function setModelStage(
+  name: string,
+  version: number,
+  stage: ModelStage,
+  archiveExisting: boolean,
+  path?: string
+): Promise<ModelDetail> {
+  return requestAPI<ModelDetail>(
+    endpoint('models', name, 'versions', String(version), 'stage'),
+    { method: 'POST', body: JSON.stringify({ stage, archive_existing: archiveExisting }) },
+    { path }
+  );
 }
 
 /** A metric value as a JS number (`"NaN"`, `"Infinity"` decoded). */

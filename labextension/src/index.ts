@@ -1,5 +1,5 @@
 /**
- * mlops-jupyter's JupyterLab extension: the MLOps sidebar (Runs, Pipeline),
+ * mlops-jupyter's JupyterLab extension: the MLOps sidebar (Runs, Pipeline, Models),
  * run details and run comparisons in the main area.
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
@@ -28,7 +28,8 @@ namespace CommandIDs {
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'MLOps sidebar: runs, comparisons and the pipeline of %%stage cells.',
+  description:
+    'MLOps sidebar: runs, comparisons, the pipeline of %%stage cells and the model registry.',
   autoStart: true,
   requires: [INotebookTracker],
   optional: [ILayoutRestorer, ICommandPalette],

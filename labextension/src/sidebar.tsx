@@ -1,15 +1,16 @@
 /**
- * The left-area panel: a header and tabs (Runs, Pipeline; room for more).
+ * The left-area panel: a header and tabs (Runs, Pipeline, Models).
  */
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import React, { useState } from 'react';
 
 import { MlopsModel } from './model';
+import { ModelsView } from './modelsView';
 import { PipelineView } from './pipeline';
 import { RunsTable } from './runsTable';
 
-export type TabId = 'runs' | 'pipeline';
+export type TabId = 'runs' | 'pipeline' | 'models';
 
 interface ITab {
   id: TabId;
@@ -18,7 +19,8 @@ interface ITab {
 
 const TABS: ITab[] = [
   { id: 'runs', label: 'Runs' },
-  { id: 'pipeline', label: 'Pipeline' }
+  { id: 'pipeline', label: 'Pipeline' },
+  { id: 'models', label: 'Models' }
 ];
 
 export interface ISidebarProps {
@@ -55,7 +57,7 @@ export function Sidebar(props: ISidebarProps): JSX.Element {
           </button>
         ))}
       </div>
-      {/* Both stay mounted: the runs table keeps its scroll and pages. */}
+      {/* All stay mounted: the runs table keeps its scroll and pages. */}
       <div className="mlops-tab-panel" role="tabpanel" hidden={tab !== 'runs'}>
         <RunsTable model={props.model} />
       </div>
@@ -66,6 +68,9 @@ export function Sidebar(props: ISidebarProps): JSX.Element {
           activate={props.activateNotebook}
           onExpand={props.openPipeline}
         />
+      </div>
+      <div className="mlops-tab-panel" role="tabpanel" hidden={tab !== 'models'}>
+        <ModelsView model={props.model} />
       </div>
     </div>
   );

@@ -267,6 +267,11 @@ class Registry:
             self._touch(conn, model_id)
             self._log(conn, model_id, number, "tag", key, None, str(value))
 
+    def last_change(self) -> int:
+        """The number of the newest history entry of any model: it grows with every registration,
+        alias move, stage transition and tag, so it is cheap to poll."""
+        return self.store._query("SELECT COALESCE(MAX(id), 0) FROM model_history")[0][0]
+
     def history(self, name: str) -> list[HistoryEntry]:
         return [HistoryEntry(name, *row) for row in self.store._query(
             "SELECT version, action, what, old, new, user, time FROM model_history WHERE model = ? ORDER BY id",

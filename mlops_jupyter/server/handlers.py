@@ -25,6 +25,7 @@ from tornado.iostream import StreamClosedError
 from ..core import experiments, report
 from ..core.errors import MlopsError, RunNotFound
 from ..core.graph import build, load
+from ..core.registry import Registry
 from ..core.status import pipeline_status
 from .service import Projects
 
@@ -45,6 +46,10 @@ class Refused(tornado.web.HTTPError):
         super().__init__(status, reason=self.message[:200], log_message=self.message)
 
 
+class Missing(MlopsError):
+    """What the request's URL names (a model, a version, an alias) does not exist: a 404."""
+
+
 def json_errors(method):
     """One place that maps mistakes to HTTP: missing -> 404, bad input -> 400, with a message."""
 
@@ -52,7 +57,7 @@ def json_errors(method):
     async def wrapper(self, *args, **kwargs):
         try:
             return await method(self, *args, **kwargs)
-        except RunNotFound as e:
+        except (RunNotFound, Missing) as e:
             raise Refused(404, str(e)) from None
         except (MlopsError, ValueError) as e:  # ValueError covers JSON and UTF-8 decoding
             raise Refused(400, str(e)) from None
@@ -292,9 +297,10 @@ class StateHandler(BaseHandler):
     def version(self, path: str) -> dict:
         project = self.projects.project(path)
         store = self.projects.store(project)
-        # Stage states also move with mlops.lock and params.yaml.
+        # Stage states also move with mlops.lock and params.yaml; the Models tab with the registry.
         files = [p.stat().st_mtime_ns if p.exists() else 0 for p in (project.lock_path, project.params_path)]
-        return {"version": ".".join(map(str, [store.version() if store else "empty", *files]))}
+        stamps = [store.version(), f"m{Registry(store).last_change()}"] if store else ["empty"]
+        return {"version": ".".join(map(str, [*stamps, *files]))}
 
 
 def _json_series(series: dict[str, list]) -> dict[str, list]:

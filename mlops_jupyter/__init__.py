@@ -24,11 +24,13 @@ _TRACKING_API = (
     "experiments",
 )
 
+_PLOT_API = ("log_plot", "log_sklearn_plot")  # plots of the run (``kernel.plotting``)
 _WIDGETS = ("show_runs", "show_experiments", "compare", "show_pipeline")  # ipywidgets views (``widgets``)
 _MODELS_API = ("log_model", "register_model", "load_model")  # the model registry (``kernel.models_api``)
+_AUTOLOG = ("autolog",)  # scikit-learn fits logged (``kernel.autolog``)
 # Each lazily loaded name -> the module that defines it.
-_LAZY = {**dict.fromkeys(_TRACKING_API, "kernel.tracking"),
-         **dict.fromkeys(_WIDGETS, "widgets"), **dict.fromkeys(_MODELS_API, "kernel.models_api")}
+_LAZY = {**dict.fromkeys(_TRACKING_API, "kernel.tracking"), **dict.fromkeys(_PLOT_API, "kernel.plotting"),
+         **dict.fromkeys(_WIDGETS, "widgets"), **dict.fromkeys(_MODELS_API, "kernel.models_api"), **dict.fromkeys(_AUTOLOG, "kernel.autolog")}
 
 __all__ = ["__version__", "params", "load_ipython_extension", *_LAZY]
 

@@ -249,12 +249,29 @@ def dag(ctx: click.Context, notebook: str, fmt: str | None, states: bool) -> Non
 @click.option("-o", "--output", type=click.Path(file_okay=False), help="Folder to write to (default: the notebook's).")
 @click.option("--python", help="Interpreter the stages run with (default: this one).")
 @click.option("--retries", type=click.IntRange(min=0), default=0, show_default=True, help="Airflow: retries of every task (a stage's --retries wins).")
+@click.option("--retry-delay", metavar="DURATION", help="Airflow: wait between retries of every task, e.g. 30s, 5m (default: 5m; a stage's --retry-delay wins).")
 @click.option("--schedule", help="Airflow: the DAG's schedule, e.g. @daily or a cron expression (default: none, manual).")
-def export_command(notebook: str, to: str, output: str | None, python: str | None, retries: int, schedule: str | None) -> None:
+@click.option("--operator", type=click.Choice(["bash", "kubernetes", "docker"]), default="bash", show_default=True,
+              help="Airflow: what runs each task: a BashOperator on the worker, a KubernetesPodOperator or a DockerOperator.")
+@click.option("--io", type=click.Choice(["local", "remote"]),
+              help="Airflow: how tasks pass data: one shared disk (local; the bash default) or the project's default "
+                   "remote, sharing no disk (remote; the kubernetes and docker default).")
+@click.option("--image", help="Airflow, kubernetes/docker: the image of the tasks (default: image under [export] in config.toml).")
+@click.option("--namespace", help="Airflow, kubernetes: the pods' namespace (default: namespace under [export], else default).")
+def export_command(notebook: str, to: str, output: str | None, python: str | None, retries: int, retry_delay: str | None,
+                   schedule: str | None, operator: str, io: str | None, image: str | None, namespace: str | None) -> None:
     """Export NOTEBOOK's stages as a reproducible pipeline: scripts plus dvc.yaml or an Airflow DAG."""
+    from .core.spec import parse_duration
     from .export import export_notebook
 
-    result = export_notebook(notebook, to, output, python=python, retries=retries, schedule=schedule)
+    airflow = {}
+    if to == "airflow":
+        delay = parse_duration(retry_delay, "--retry-delay") if retry_delay is not None else None
+        airflow = dict(operator=operator, io=io, image=image, namespace=namespace, retry_delay=delay)
+    elif any(v is not None for v in (retry_delay, schedule, io, image, namespace)) or operator != "bash" or retries:
+        raise click.UsageError("--retries, --retry-delay, --schedule, --operator, --io, --image and --namespace "
+                               "are options of --to airflow")
+    result = export_notebook(notebook, to, output, python=python, retries=retries, schedule=schedule, **airflow)
     for note in result.notes:
         click.secho(f"note: {note}", fg="yellow", err=True)
     for name in result.written:
@@ -448,6 +465,7 @@ from . import cli_remote  # noqa: E402,F401  (registers remote, push, pull, fetc
 from . import cli_experiments  # noqa: E402,F401  (registers exp show, exp diff)
 from . import cli_models  # noqa: E402,F401  (registers models ls, show, versions, history, alias, stage, tag)
 from . import cli_mlflow  # noqa: E402,F401  (registers sync mlflow, import mlflow)
+from . import cli_plots  # noqa: E402,F401  (registers plots show, plots diff)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

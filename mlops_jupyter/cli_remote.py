@@ -241,17 +241,54 @@ def fetch(ctx, targets, remote_name, jobs, quiet) -> None:
 @_remote_option
 @_jobs_option
 @_quiet_option
+@click.option("--pipeline", "pipeline", metavar="NOTEBOOK", type=click.Path(dir_okay=False),
+              help="Instead: the results of a pipeline run of NOTEBOOK's export (--io remote), with their runs.")
+@click.option("--run", "pipeline_run", metavar="RUN_ID", help="With --pipeline: that Airflow run (default: the latest).")
 @click.pass_context
-def pull(ctx, targets, remote_name, jobs, quiet) -> None:
+def pull(ctx, targets, remote_name, jobs, quiet, pipeline, pipeline_run) -> None:
     """fetch, then checkout: the workspace gets the outs and added data mlops.lock pins, and the
     stage results come into the cache, so `mlops-jupyter run` restores instead of running."""
     from .core import workspace
 
+    if pipeline or pipeline_run:
+        if targets or not pipeline:
+            raise click.UsageError("--pipeline NOTEBOOK [--run RUN_ID] takes no TARGETS")
+        _pull_pipeline(ctx, pipeline, pipeline_run, remote_name, quiet)
+        return
     project, store, cache, pins, remote, count, size, entries, _ = _fetch(ctx, targets, remote_name, jobs, quiet)
     with store:
         done, missing = workspace.checkout(project, cache, pins)
     click.echo(f"Pulled {count} object{'s' * (count != 1)} ({_size(size)}) and {entries} stage "
                f"result{'s' * (entries != 1)} from {remote.name!r}; {len(done)} path{'s' * (len(done) != 1)} in place")
+    _report_missing(missing)
+
+
+def _pull_pipeline(ctx, notebook: str, pipeline_run: str | None, remote_name: str | None, quiet: bool) -> None:
+    """The results of a pipeline run that shared no disk: their objects and runs, their outs in place."""
+    from pathlib import Path
+
+    from .core import workspace
+    from .export import pipeline_runs
+
+    project, store, cache = _cache(ctx)
+    with store:
+        remote = _remote(project, remote_name)
+        name = project.name_of(Path(notebook).resolve())
+        found = pipeline_runs.records(remote, name, pipeline_run)
+        if not found:
+            which = f"run {pipeline_run!r}" if pipeline_run else "any run"
+            raise click.ClickException(f"remote {remote.name!r} has no pipeline {which} of {name} "
+                                       "(its export runs with --io remote)")
+        pipeline_runs.fetch(store, cache, remote, found, quiet=quiet)
+        done, missing = workspace.checkout(project, cache, workspace.Pinned(
+            stages={r.fingerprint: [f"{name}:{r.stage}"] for r in found}))
+    from tabulate import tabulate
+
+    click.echo(f"Pipeline run {found[0].pipeline_run} of {name} from {remote.name!r}:")
+    click.echo(tabulate([(r.stage, "restored" if r.restored else "ran", r.run_id[:8]) for r in found],
+                        headers=["stage", "result", "run"], disable_numparse=True))
+    click.echo(f"{len(found)} stage result{'s' * (len(found) != 1)} and their runs in the store; "
+               f"{len(done)} path{'s' * (len(done) != 1)} in place")
     _report_missing(missing)
 
 

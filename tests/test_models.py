@@ -175,3 +175,47 @@ def test_other_flavors(shell, project):
     assert mj.load_model("models:/scaler/1")(21) == 42 and version.version == 1
     with pytest.raises(Exception, match="no ONNX model"):
         mj.log_model(b"not a model", "raw")
+
+
+AUTOLOG_STAGE = """%%stage fit --autolog -p train
+from sklearn.datasets import load_wine
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+X, y = load_wine(return_X_y=True)
+forest = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=params.train.n_est, random_state=0)).fit(X, y)
+"""
+
+
+def test_autolog_in_a_stage_logs_params_metrics_and_model_once(shell, project):
+    import mlops_jupyter as mj
+
+    (project.root / "params.yaml").write_text("train:\n  n_est: 7\n")
+    shell.run_cell("import mlops_jupyter as mj")
+    assert shell.run_cell(AUTOLOG_STAGE).error_in_exec is None
+    frame = mj.runs(stage="fit")
+    assert len(frame) == 1
+    # The pipeline is logged under its variable; the estimators inside it fit too, but not on their own.
+    assert frame["params.forest.verbose"].tolist() == [False]
+    assert "params.forest.steps" in frame and "params.StandardScaler.copy" not in frame
+    assert frame["metrics.forest.training_accuracy_score"].tolist() == [1.0]
+    model = mj.load_model(f"runs:/{frame['run_id'][0]}/forest")
+    assert (model.predict(shell.user_ns["X"]) == shell.user_ns["forest"].predict(shell.user_ns["X"])).all()
+    # Restored from the cache: no fit, no new run, nothing logged twice.
+    assert shell.run_cell(AUTOLOG_STAGE).error_in_exec is None
+    assert len(mj.runs(stage="fit")) == 1
+
+
+def test_mj_autolog_names_fits_by_their_variables(shell, project):
+    import mlops_jupyter as mj
+
+    shell.run_cell("import mlops_jupyter as mj\nmj.autolog()")
+    cell = ("from sklearn.linear_model import Ridge\nimport numpy as np\n"
+            "X = np.arange(20.0).reshape(10, 2)\ny = X @ [1.0, 2.0]\nreg = Ridge(alpha=0.5).fit(X, y)")
+    assert shell.run_cell(cell).error_in_exec is None
+    shell.run_cell("mj.end_run()")
+    (row,) = mj.runs().to_dict("records")
+    assert row["params.reg.alpha"] == 0.5 and row["metrics.reg.training_r2_score"] > 0.99
+    shell.run_cell("mj.autolog(disable=True)")
+    assert shell.run_cell("other = Ridge().fit(X, y)").error_in_exec is None
+    assert len(mj.runs()) == 1

@@ -200,7 +200,7 @@ class ObstoreBackend:
 
         try:
             return bytes(obstore.get(self.store, key).bytes())
-        except NotFoundError:
+        except (NotFoundError, FileNotFoundError):  # obstore's sync calls raise the latter
             return None
 
     def write(self, key: str, data: bytes) -> None:

@@ -200,6 +200,11 @@ def build(notebook) -> Pipeline:
             if after not in seen:
                 raise GraphError(f"{cell.label} runs --after {after!r}, which is not a stage of this notebook")
             edges.append(Edge(after, cell.spec.name, "after", after))
+        when = cell.spec.when.stage if cell.spec.when else None
+        if when is not None:  # the condition reads that stage's run: it comes first
+            if when not in seen:
+                raise GraphError(f"{cell.label} runs --when {str(cell.spec.when)!r}, but {when!r} is not a stage of this notebook")
+            edges.append(Edge(when, cell.spec.name, "after", when))
 
     sorter = graphlib.TopologicalSorter({s.spec.name: set() for s in stages})
     for edge in edges:

@@ -72,6 +72,7 @@ class Config:
     core: CoreConfig = field(default_factory=CoreConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     remotes: dict = field(default_factory=dict)  # name -> remotes.RemoteConfig
+    export: dict = field(default_factory=dict)  # the [export] table, read by mlops_jupyter.export.settings
 
     def default_remote(self):
         """The default remote's config, or None."""
@@ -105,7 +106,10 @@ def load_config(path: Path) -> Config:
         raise ProjectError(str(e)) from None
     if core.remote and core.remote not in remotes:
         raise ProjectError(f"{path}: core.remote names {core.remote!r}, which has no [remote.{core.remote}] table")
-    return Config(core=core, cache=cache, remotes=remotes)
+    export = data.get("export", {})
+    if not isinstance(export, dict):
+        raise ProjectError(f"{path}: 'export' must be a table ([export])")
+    return Config(core=core, cache=cache, remotes=remotes, export=export)
 
 
 def _section(kind, name: str, section: dict, path: Path):

@@ -18,6 +18,7 @@ from . import airflow, dvc
 from .definitions import ExportError
 from .layout import STAGES, Layout
 from .scripts import plan
+from .settings import AirflowOptions, options
 
 TARGETS = ("dvc", "airflow")
 _MARK = "written by mlops-jupyter"
@@ -76,13 +77,18 @@ def export_notebook(
     python: str | None = None,
     retries: int = 0,
     schedule: str | None = None,
+    **airflow_flags,
 ) -> ExportResult:
-    """Write the stage scripts and ``dvc.yaml`` (to="dvc") or an Airflow DAG (to="airflow")."""
+    """Write the stage scripts and ``dvc.yaml`` (to="dvc") or an Airflow DAG (to="airflow");
+    ``airflow_flags`` are the other options of ``settings.options`` (operator, io, image, …)."""
     if to not in TARGETS:
         raise ExportError(f"cannot export to {to!r}; choose one of: {', '.join(TARGETS)}")
     notebook = Path(notebook).resolve()
     folder = Path(folder).resolve() if folder else notebook.parent
     layout = Layout(notebook, folder, find_project(notebook.parent))
+    settings = None
+    if to == "airflow":
+        settings = options(layout.project.config(), retries=retries, schedule=schedule, **airflow_flags)
     cells = (content := read_notebook(notebook))["cells"]
     pipeline = build(content)
     if not pipeline.order:
@@ -101,18 +107,24 @@ def export_notebook(
     write.remove_stale({*export.scripts, "common"})
     notes = list(export.notes)
     if to == "dvc":
-        write("dvc.yaml", dvc.dvc_yaml(export, python))
+        write("dvc.yaml", dvc.dvc_yaml(export, python, notes))
         command = dvc.command(layout)
     else:
         dag = airflow.dag_id(notebook.name)
-        write(f"{dag}_dag.py", airflow.airflow_dag(export, python, retries=retries, schedule=schedule))
+        write(f"{dag}_dag.py", airflow.airflow_dag(export, python, settings))
         ignore = folder / ".airflowignore"
         if not ignore.exists() or _MARK in ignore.read_text().lower():
             write(".airflowignore", airflow.AIRFLOWIGNORE)
         elif f"{STAGES}/" not in ignore.read_text().splitlines():
             notes.append(f"add the line {STAGES}/ to {ignore}, or Airflow parses the stage scripts as DAG files")
         command = airflow.command(folder, dag)
+        if settings.in_image:
+            notes.append(f"the tasks run {settings.image} with the project in {airflow.PROJECT_DIR} (see the DAG's "
+                         "configuration): build it with mlops-jupyter, the project's requirements and the project")
+        unknown = sorted(set(settings.resources) - set(pipeline.order))
+        if unknown:
+            notes.append(f"[export.resources] names {', '.join(unknown)}, which {notebook.name} has no stage of")
     return ExportResult(folder, tuple(write.written), tuple(write.unchanged), tuple(notes), command)
 
 
-__all__ = ["ExportError", "ExportResult", "TARGETS", "export_notebook"]
+__all__ = ["AirflowOptions", "ExportError", "ExportResult", "TARGETS", "export_notebook"]

@@ -84,15 +84,35 @@ def plan(pipeline: Pipeline, layout: Layout, stage_lines: dict[str, str]) -> Exp
                 saves[edge.upstream].append(edge.label)
     common = shared(pipeline, notebook, loads)
     scripts, cells = {}, {}
+    deps_from: dict[str, dict[str, str]] = {name: {} for name in pipeline.order}
+    for edge in pipeline.edges:
+        if edge.kind == "file":
+            deps_from[edge.downstream][edge.label] = edge.upstream
     for name in pipeline.order:
         cell = pipeline.stage(name)
         scripts[name] = _script(cell, notebook, sorted(loads[name]), sorted(saves[name]), common.imports[name])
-        cells[name] = _cell_json(cell, notebook, layout, stage_lines[name])
+        wiring = {"loads": sorted(loads[name]), "deps_from": dict(sorted(deps_from[name].items()))}
+        if cell.spec.when:
+            wiring["when"] = [when_stage(pipeline, name), cell.spec.when.expr]
+        cells[name] = _cell_json(cell, notebook, layout, stage_lines[name], wiring)
     return ExportPlan(notebook, pipeline, layout, common.module, scripts, cells, saves, loads, common.imports,
                       common.notes)
 
 
-def _cell_json(cell: CodeCell, notebook: str, layout: Layout, line: str) -> str:
+def when_stage(pipeline: Pipeline, name: str) -> str:
+    """The stage whose run the ``--when`` of stage ``name`` reads: the one it names, else its one upstream."""
+    spec = pipeline.stage(name).spec
+    if spec.when.stage:
+        return spec.when.stage
+    upstream = pipeline.upstream(name)
+    if len(upstream) != 1:
+        which = f"its upstream stages are {', '.join(upstream)}" if upstream else "it has no upstream stage"
+        raise ExportError(f"stage {name!r} runs --when {spec.when.expr!r}, but {which}: name the stage whose run "
+                          f"it reads, --when 'STAGE: {spec.when.expr}'")
+    return upstream[0]
+
+
+def _cell_json(cell: CodeCell, notebook: str, layout: Layout, line: str, wiring: dict) -> str:
     return json.dumps({
         "about": f"Stage {cell.spec.name!r} of {notebook} as its exported runs record it. Written by "
                  f"mlops-jupyter {__version__}: export again instead of editing.",
@@ -100,6 +120,9 @@ def _cell_json(cell: CodeCell, notebook: str, layout: Layout, line: str) -> str:
         "cell_id": cell.cell_id,
         "stage": line,
         "code": cell.source if cell.source.endswith("\n") else cell.source + "\n",  # as IPython hands it over
+        # What the stage takes from others: variables (producer, name), deps that are another stage's
+        # outs, and the stage whose run --when reads. A task that shares no disk pulls them (--io remote).
+        "pipeline": wiring,
     }, indent=2, ensure_ascii=False) + "\n"
 
 

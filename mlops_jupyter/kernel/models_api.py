@@ -22,16 +22,21 @@ def log_model(obj: Any, name: str = "model", registered_model_name: str | None =
     """Store ``obj`` as the model ``name`` of the current run (a stage's, or one started as
     ``log_metric`` starts one); with ``registered_model_name``, also as a new version of that
     model, which is returned."""
-    check_name(name)
-    data, flavor, info = model_files.dump(obj)
     run = tracking.TRACKER.current()
-    digest, size = ObjectStore(run.project.cache_dir).put_bytes(data)
-    model = LoggedModel(run.run_id, name, flavor, digest, size, model_files.signature(input_example), info)
-    registry = Registry(run.store)
-    registry.add_logged_model(model)
+    model = store_model(run.store, run.project, run.run_id, obj, name, input_example)
     if registered_model_name is None:
         return model
-    return registry.register(registered_model_name, run.run_id, name)
+    return Registry(run.store).register(registered_model_name, run.run_id, name)
+
+
+def store_model(store, project, run_id: str, obj: Any, name: str, input_example: Any = None) -> LoggedModel:
+    """``obj`` as the model ``name`` of run ``run_id``: its bytes into the cache, its row into the store."""
+    check_name(name)
+    data, flavor, info = model_files.dump(obj)
+    digest, size = ObjectStore(project.cache_dir).put_bytes(data)
+    model = LoggedModel(run_id, name, flavor, digest, size, model_files.signature(input_example), info)
+    Registry(store).add_logged_model(model)
+    return model
 
 
 def register_model(name: str, run_id_or_model_uri: str, project: str | os.PathLike | None = None) -> ModelVersion:

@@ -42,10 +42,11 @@ class _Tee:
 
 
 class OutputRecorder:
-    def __init__(self, shell):
+    def __init__(self, shell, before_result=None):
         self.shell = shell
         self.events: list[dict] = []
         self._showing_result = False
+        self.before_result = before_result  # called just before the cell's result is shown
 
     # --- recording --------------------------------------------------------------
 
@@ -77,6 +78,8 @@ class OutputRecorder:
         return self._clear(wait, *args, **kwargs)
 
     def _on_result(self, format_dict, md_dict=None):
+        if self.before_result is not None:
+            self.before_result()  # what the stage shows after its code comes before the result, as replayed
         self.events.append({
             "output_type": "execute_result",
             "data": copy.deepcopy(dict(format_dict)),

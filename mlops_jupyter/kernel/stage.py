@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
 import sys
 import time
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from ..core.lockfile import LockfileError
 from ..core.models import Artifact, LineageEdge
 from ..core.names import CellNames, analyze
 from ..core.objects import CorruptObject, ObjectStore
+from ..core.plot_specs import VEGA_LITE_MIME
+from ..core.plots import PlotError
 from ..core.project import is_state_path
 from ..core.remotes import RemoteError
 from ..core.report import format_duration
@@ -33,7 +36,7 @@ from ..core.values import file_metrics
 from ..core.stage_cache import StageCache, UntrustedResult, fingerprint
 from ..core.statics import Binding, cell_bindings, computed, signature
 from ..core.variables import UnsupportedValue, figure_like, value_hash
-from . import tracking
+from . import autolog, plotting, tracking
 from .identity import cell_id, notebook_file
 from .recorder import OutputRecorder, replay
 
@@ -82,6 +85,7 @@ class Context:
     notebook: str | None  # as the project names it: the key of the stage's mlops.lock entry
     cell_id: str | None
     loop_only: frozenset[str]  # names the body binds only as `for` targets
+    plots: list = field(default_factory=list)  # what it draws from its files (kernel.plotting.stage_plots)
 
 
 class StageRunner:
@@ -140,6 +144,7 @@ class StageRunner:
             spec = parse_stage_line(line)
             store, project = tracking.TRACKER.open()
             declared = params_mod.resolve(project.root, spec.params)
+            plot_defs = plotting.stage_plots(spec, project)
         except MlopsError as e:
             raise UsageError(str(e)) from None
         _refuse_state_paths(spec, project)
@@ -179,7 +184,7 @@ class StageRunner:
         self._check_names(spec, notebook_path, cell)
         notebook = project.name_of(notebook_path) if notebook_path else None
         return Context(spec, body, store, project, hasher, cache, declared, flat, deps, inputs, problems, fp,
-                       notebook, cell, names.loop_only)
+                       notebook, cell, names.loop_only, plot_defs)
 
     def _check_names(self, spec: StageSpec, path: Path | None, cell: str | None) -> None:
         """One line when the stage's name is taken by another cell, or the notebook's stages do not
@@ -229,7 +234,8 @@ class StageRunner:
                 self.aliases[value_hash(value)] = cached.variables[name]["hash"]
         self.shell.user_ns.update(values)
         self._remember_producers(cached.run_id, values, {n: v["hash"] for n, v in cached.variables.items()})
-        result = replay(self.shell, cached.outputs)
+        outputs, plot_problem = plotting.refresh(cached.outputs, ctx.plots, ctx.project.root)
+        result = replay(self.shell, outputs)
         self._write_lock(ctx, {n: v["hash"] for n, v in cached.variables.items()})
         took = time.perf_counter() - started
         saved = max(0.0, (cached.seconds or 0.0) - took)
@@ -242,6 +248,8 @@ class StageRunner:
         print(f"✓ stage {spec.name!r} restored from run {run}{where} ({', '.join(what) or 'outputs'}"
               f"{timing if tracking.TRACKER.config(ctx.project).core.timings else ''})")
         self._event(stage=spec.name, status="restored", seconds=took, saved=saved, run_id=cached.run_id)
+        if plot_problem is not None:
+            raise UsageError(f"stage {spec.name!r} is restored, but {plot_problem}")
         return True, result
 
     def _shared_remote(self, ctx: Context, setting: str):
@@ -308,9 +316,24 @@ class StageRunner:
         before = {name: id(value) for name, value in namespace.items()}
         started = time.perf_counter()
         self._in_body = True
+        plots_shown: list[PlotError | None] = []
+
+        def show_plots() -> None:  # the plots of the files it wrote: after its code, before its result
+            if not plots_shown:
+                try:
+                    plotting.show_file_plots(ctx.plots, project.root)
+                    plots_shown.append(None)
+                except PlotError as e:
+                    plots_shown.append(e)
+
         try:
-            with OutputRecorder(self.shell) as recorder:
+            with OutputRecorder(self.shell, before_result=show_plots) as recorder, \
+                    (autolog.for_stage() if spec.autolog else contextlib.nullcontext()):
                 result = self.shell.run_cell(ctx.body, store_history=False)
+                if result.success:
+                    show_plots()
+            if result.success:
+                autolog.flush(namespace)  # the fits of the body, named by their variables, on this run
         finally:
             self._in_body = False
             tracking.set_stage_params(None)
@@ -332,6 +355,9 @@ class StageRunner:
             if active.status is None:
                 active.end("failed")
             raise
+        if plots_shown and plots_shown[0] is not None:
+            raise UsageError(f"stage {spec.name!r} ran and its run {run_id[:8]} is saved, but {plots_shown[0]}; "
+                             "run the cell again to draw it from the cache")
 
     def _lineage(self, ctx: Context) -> list[LineageEdge]:
         edges = []
@@ -421,6 +447,7 @@ class StageRunner:
         result whose saving fails half-way is never found)."""
         spec, store, project, cache = ctx.spec, ctx.store, ctx.project, ctx.cache
         self._log_figures(ctx, run_id, outputs)
+        plotting.record_file_plots(store, cache.objects, run_id, ctx.plots, project.root)
         cached_outs: dict[str, dict] = {}
         for path in spec.all_outs:
             relative = project.name_of(path)
@@ -453,6 +480,8 @@ class StageRunner:
     def _log_figures(self, ctx: Context, run_id: str, outputs: list[dict]) -> None:
         count = 0
         for output in outputs:
+            if VEGA_LITE_MIME in (output.get("data") or {}):
+                continue  # a plot: recorded as a plot artifact of its own
             for mime, data in (output.get("data") or {}).items():
                 if mime.startswith("image/") and mime != "image/svg+xml" and isinstance(data, str):
                     count += 1

@@ -156,3 +156,21 @@ def test_a_kernel_without_widget_manager_gets_the_html(project, tmp_path):
     body, _ = HTMLExporter().from_notebook_node(notebook)
     assert "metrics.rmse" in body and "0.5" in body
     assert not math.isnan(0.5)
+
+
+def test_compare_overlays_the_runs_plots(shell, project):
+    import mlops_jupyter as mj
+
+    shell.run_cell("import mlops_jupyter as mj")
+    ids = []
+    for slope in (1, 2):
+        cell = (f"with mj.start_run() as run:\n"
+                f"    mj.log_plot('curve', [{{'x': i, 'y': {slope} * i}} for i in range(5)], x='x', y='y')\n"
+                f"run_id = run.run_id")
+        assert shell.run_cell(cell).error_in_exec is None
+        ids.append(shell.user_ns["run_id"])
+    comparison = mj.compare(*ids, experiments=False)
+    plots = comparison.plots.value
+    assert "curve" in plots and plots.count("<svg") == 1  # one chart, both runs in it
+    assert all(f"run {run_id[:8]}" in plots for run_id in ids)  # the legend names each run
+    assert "curve" in comparison._repr_mimebundle_()["text/html"]

@@ -4,6 +4,7 @@ with light fallbacks elsewhere."""
 
 from __future__ import annotations
 
+import base64
 import math
 from html import escape
 from typing import Any
@@ -123,6 +124,23 @@ def history_spec(series: dict[str, list], key: str) -> dict:
 
 def svg(spec: dict) -> str:
     """The chart as inline SVG, drawn in the kernel (vl-convert): it shows in every frontend."""
-    import vl_convert
+    from ..core.plot_specs import to_svg
 
-    return vl_convert.vegalite_to_svg(spec)
+    return to_svg(spec)
+
+
+def plot_views(views: list) -> str:
+    """The runs' plots (``core.plots.PlotView``): each data plot overlaid across the runs as SVG,
+    each image plot as the images of the runs that have it."""
+    parts = []
+    for view in views:
+        title = f'<div style="font-weight:bold;margin:8px 0 2px">{escape(view.id)}</div>'
+        if view.spec is not None:
+            parts.append(title + svg(view.spec))
+        else:
+            images = "".join(
+                f'<figure style="display:inline-block;margin:0 8px 0 0"><img style="max-width:320px" '
+                f'src="data:{mime};base64,{base64.b64encode(data).decode()}"/><figcaption style="color:{MUTED}">'
+                f"{escape(label)}</figcaption></figure>" for label, mime, data in view.images)
+            parts.append(title + images)
+    return f'<div class="mlops-plots" style="font-family:{FONT};font-size:12px;color:{TEXT}">{"".join(parts)}</div>'

@@ -78,6 +78,15 @@ class Source:
             return experiments.get(store, full)
         return store.get_run(full)
 
+    def plot_views(self, run_ids: list[str], labels: list[str]) -> list:
+        """The plots of these runs, the same plot of several runs overlaid (``core.plots.views``)."""
+        from ..core import plots
+        from ..core.objects import ObjectStore
+        from ..kernel.tracking import TRACKER
+
+        store, project = TRACKER.open(self.query.project)
+        return plots.views(store, ObjectStore(project.cache_dir), run_ids, labels)
+
     def histories(self, run_ids: list[str], key: str) -> dict[str, list]:
         """Each run's points of metric ``key``: ``[(step, value, timestamp), ...]``."""
         found = self._store().histories(run_ids, [key])

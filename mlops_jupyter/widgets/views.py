@@ -184,7 +184,8 @@ def _sorted(order_by: str | None) -> tuple[str | None, bool]:
 
 class CompareView(Static, w.VBox):
     """A few runs (or experiments) side by side: params and metrics with their change against the
-    first, only the rows that differ unless told, and a metric's history over steps."""
+    first, only the rows that differ unless told, a metric's history over steps, and their plots
+    overlaid (the same plot of each run in one chart, as ``plots diff``)."""
 
     def __init__(self, source: Source, run_ids: list[str]):
         super().__init__()
@@ -201,9 +202,12 @@ class CompareView(Static, w.VBox):
         self.metric.observe(lambda _: self._draw_chart(), "value")
         self.chart = w.HTML()
         self.chart.add_class("mlops-history")
-        names = ", ".join(f"{run.run.stage or 'run'} {run.run.id[:8]}" for run in self.runs)
-        self.children = [w.HTML(f"<b>Compare</b> {escape(names)}"), self.only_changed, self.table,
-                         *([self.metric, self.chart] if stepped else [])]
+        labels = [f"{run.run.stage or 'run'} {run.run.id[:8]}" for run in self.runs]
+        views = source.plot_views([run.run.id for run in self.runs], labels)
+        self.plots = w.HTML(html.plot_views(views) if views else "")
+        self.plots.add_class("mlops-compare-plots")
+        self.children = [w.HTML(f"<b>Compare</b> {escape(', '.join(labels))}"), self.only_changed, self.table,
+                         *([self.metric, self.chart] if stepped else []), *([self.plots] if views else [])]
         self._draw_table()
         self._draw_chart()
 
@@ -252,4 +256,5 @@ class CompareView(Static, w.VBox):
         self.chart.value = html.svg(html.history_spec(self._points(self.metric.value), self.metric.value))
 
     def static_html(self) -> str:
-        return self.children[0].value + self.table.value + (self.chart.value if self.metric.value else "")
+        return (self.children[0].value + self.table.value + (self.chart.value if self.metric.value else "")
+                + self.plots.value)

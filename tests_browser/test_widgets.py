@@ -1,6 +1,7 @@
 """The ipywidgets views in real frontends: JupyterLab and Notebook 7 (the same server), headless
 Chromium, a real kernel. A store with two results of a 3-stage chain (n_est 300 and 150) is made
-by running the chain notebook through nbclient; a second notebook shows the views."""
+by running the chain notebook through nbclient; a second notebook shows the views, and draws a
+stage's vega-lite plot."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ CHAIN = ["%load_ext mlops_jupyter\nimport mlops_jupyter as mj",
          "for step in range(4):\n    mj.log_metric('loss', 1 / (step + 1) + params.train.n_est / 1000, step=step)",
          "%%stage evaluate\nmj.log_metric('accuracy', 1 - 1 / model)"]
 KERNEL = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
-VIEW = ["import mlops_jupyter as mj\nview = mj.show_experiments()\nview", "mj.show_pipeline('chain.ipynb')"]
+VIEW = ["%load_ext mlops_jupyter\nimport mlops_jupyter as mj\nview = mj.show_experiments(stage='evaluate')\nview",
+        "mj.show_pipeline('chain.ipynb')",
+        "%%stage curve\nmj.log_plot('curve', [{'x': i, 'y': i * i} for i in range(6)], x='x', y='y')"]
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +91,9 @@ def use_the_views(page, name: str) -> None:
     expect(view.locator(".mlops-history svg path").first).to_be_attached()
     view.locator(".mlops-compare-view").scroll_into_view_if_needed()
     screenshot(page, name)
+    # A stage's plot is vega-lite, which the frontend draws itself.
+    expect(page.locator(".jp-OutputArea-output .vega-embed svg, .jp-OutputArea-output .vega-embed canvas")
+           .first).to_be_visible(timeout=60_000)
 
 
 def test_widgets_in_jupyterlab(lab, page):

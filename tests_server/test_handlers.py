@@ -150,7 +150,7 @@ def _route_urls(run_id):
 async def test_every_route_refuses_requests_without_a_token(jp_fetch, project, jp_serverapp):
     _, ids = project
     urls = list(_route_urls(ids[0]))
-    assert len(urls) == len(ROUTES) == 13  # a new route must be added to this test's reach
+    assert len(urls) == len(ROUTES) == 14  # a new route must be added to this test's reach
     assert not any("(?P<" in url for _, url in urls)
     for handler, url in urls:
         for method, body in (("GET", None), ("POST", "{}"), ("DELETE", None)):

@@ -304,6 +304,39 @@ export function getMetrics(
   );
 }
 
+/** Each run's image of an image plot, served by the artifact route. */
+export interface PlotImage {
+  label: string;
+  run_id: string;
+  /** The artifact holding its bytes. */
+  name: string;
+  mime: string;
+  /** Relative to the API: `artifacts/RUN/NAME`. */
+  url: string;
+}
+
+/** One plot id of the runs: a Vega-Lite v5 spec overlaying them, or each run's image. */
+export interface PlotView {
+  id: string;
+  /** The labels of the runs that have this plot. */
+  runs: string[];
+  spec: Record<string, unknown> | null;
+  images: PlotImage[];
+  /** Why the plot cannot be drawn (one line), if it cannot. */
+  error: string | null;
+}
+
+export interface PlotsResponse {
+  /** The runs asked for, in order, with the labels the plots name them by. */
+  runs: { run_id: string; label: string }[];
+  plots: PlotView[];
+}
+
+/** Every plot of these runs, the same plot of each run overlaid (as `dvc plots diff`). */
+export function getPlots(runIds: string[], path?: string): Promise<PlotsResponse> {
+  return requestAPI<PlotsResponse>('plots', {}, { path, runs: runIds.join(',') });
+}
+
 /** The raw bytes of one artifact. */
 export async function getArtifact(runId: string, name: string, path?: string): Promise<Blob> {
   const response = await send(endpoint('artifacts', runId, ...name.split('/')), {}, { path });

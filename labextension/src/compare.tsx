@@ -3,9 +3,11 @@
  * against the first selected run, metric histories as line charts (one line
  * per run), scalar metrics as bars, and the figures each stage displayed.
  * Experiments (each run with its whole lineage) add the upstream runs, a
- * "change" column for two, parallel coordinates and a param-vs-metric scatter.
+ * "change" column for two, parallel coordinates and a param-vs-metric scatter. The plots the runs
+ * recorded are overlaid, one chart per plot id (`plots.tsx`).
  */
 import { MainAreaWidget } from '@jupyterlab/apputils';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import React, { useState } from 'react';
 
@@ -35,6 +37,7 @@ import {
 } from './format';
 import { mlopsIcon } from './icons';
 import { MlopsModel, useLiveData } from './model';
+import { PlotsSection } from './plots';
 import { RowKind } from './runsLoader';
 import { StatusBadge } from './runsTable';
 
@@ -281,6 +284,8 @@ export function CompareView(props: {
   path: string;
   model: MlopsModel;
   kind?: RowKind;
+  /** JupyterLab's renderers: the plots are drawn by its Vega-Lite one. */
+  rendermime?: IRenderMimeRegistry | null;
 }): JSX.Element {
   const { runIds, path, model } = props;
   const isExperiments = props.kind === 'experiments';
@@ -462,6 +467,13 @@ export function CompareView(props: {
         </section>
       )}
 
+      <PlotsSection
+        runIds={runIds}
+        path={path}
+        model={model}
+        rendermime={props.rendermime ?? null}
+      />
+
       {figureNames.length > 0 && (
         <section className="mlops-section">
           <h3 className="mlops-section-title">Figures</h3>
@@ -504,7 +516,8 @@ export class CompareWidget extends ReactWidget {
     readonly runIds: string[],
     readonly path: string,
     private _model: MlopsModel,
-    readonly kind: RowKind = 'runs'
+    readonly kind: RowKind = 'runs',
+    private _rendermime: IRenderMimeRegistry | null = null
   ) {
     super();
     this.addClass('mlops-compare-widget');
@@ -512,7 +525,13 @@ export class CompareWidget extends ReactWidget {
 
   render(): JSX.Element {
     return (
-      <CompareView runIds={this.runIds} path={this.path} model={this._model} kind={this.kind} />
+      <CompareView
+        runIds={this.runIds}
+        path={this.path}
+        model={this._model}
+        kind={this.kind}
+        rendermime={this._rendermime}
+      />
     );
   }
 }
@@ -521,9 +540,10 @@ export function createCompare(
   runIds: string[],
   path: string,
   model: MlopsModel,
-  kind: RowKind = 'runs'
+  kind: RowKind = 'runs',
+  rendermime: IRenderMimeRegistry | null = null
 ): MainAreaWidget<CompareWidget> {
-  const content = new CompareWidget(runIds, path, model, kind);
+  const content = new CompareWidget(runIds, path, model, kind, rendermime);
   const widget = new MainAreaWidget({ content });
   const noun = kind === 'experiments' ? 'experiments' : 'runs';
   widget.id = `mlops-compare-${kind}-${runIds.map(shortId).join('-')}`;

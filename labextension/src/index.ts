@@ -6,6 +6,7 @@ import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyte
 import { ICommandPalette, MainAreaWidget } from '@jupyterlab/apputils';
 import { PathExt } from '@jupyterlab/coreutils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { Widget } from '@lumino/widgets';
 
 import { createCompare } from './compare';
@@ -32,12 +33,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
     'MLOps sidebar: runs, comparisons, the pipeline of %%stage cells and the model registry.',
   autoStart: true,
   requires: [INotebookTracker],
-  optional: [ILayoutRestorer, ICommandPalette],
+  optional: [ILayoutRestorer, ICommandPalette, IRenderMimeRegistry],
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
     restorer: ILayoutRestorer | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    rendermime: IRenderMimeRegistry | null
   ) => {
     const { shell, commands } = app;
     const openWidgets = new Map<string, MainAreaWidget>();
@@ -180,7 +182,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         if (runIds.length < 2) {
           return;
         }
-        const widget = createCompare(runIds, path, model, kind);
+        const widget = createCompare(runIds, path, model, kind, rendermime);
         const existing = openWidgets.get(widget.id);
         if (existing) {
           widget.dispose();

@@ -491,11 +491,16 @@ class PlotView:
     runs: tuple[str, ...]  # labels of the runs that have it
     spec: dict | None = None
     images: tuple[tuple[str, str, bytes], ...] = ()  # (label, mime, bytes)
+    sources: tuple[tuple[str, str], ...] = ()  # per image: (run id, artifact name) that holds its bytes
+    error: str | None = None  # with keep_errors: why this plot cannot be drawn
 
 
-def views(store, objects, run_ids: Sequence[str], labels: Sequence[str] | None = None) -> list[PlotView]:
+def views(store, objects, run_ids: Sequence[str], labels: Sequence[str] | None = None, *,
+          keep_errors: bool = False) -> list[PlotView]:
     """Every plot of these runs, the same plot id of several runs overlaid in one view (as
-    ``dvc plots diff``): lines of each run, side-by-side confusion matrices, each run's image."""
+    ``dvc plots diff``): lines of each run, side-by-side confusion matrices, each run's image.
+    A plot that cannot be drawn raises ``PlotError``, or with ``keep_errors`` is a view with its
+    ``error`` (the other plots still drawn)."""
     from . import plot_specs
 
     labels = list(labels or [run_id[:8] for run_id in run_ids])
@@ -506,11 +511,20 @@ def views(store, objects, run_ids: Sequence[str], labels: Sequence[str] | None =
     found = []
     for plot_id, plots in by_id.items():
         newest = plots[-1][1].plot
+        runs = tuple(label for label, _ in plots)
         if newest.is_image:
-            images = tuple((label, IMAGES[PurePosixPath(f).suffix.lower()], data)
-                           for label, plot in plots for f, data in tables_of(plot, objects).items())
-            found.append(PlotView(plot_id, tuple(label for label, _ in plots), images=images))
+            images, sources = [], []
+            for label, plot in plots:
+                for f, data in tables_of(plot, objects).items():
+                    images.append((label, IMAGES[PurePosixPath(f).suffix.lower()], data))
+                    sources.append((plot.run_id, data_artifact_name(plot_id, f)))
+            found.append(PlotView(plot_id, runs, images=tuple(images), sources=tuple(sources)))
             continue
-        revisions = [(label if len(run_ids) > 1 else "", tables_of(plot, objects)) for label, plot in plots]
-        found.append(PlotView(plot_id, tuple(label for label, _ in plots), plot_specs.vega_lite(newest, revisions)))
+        try:
+            revisions = [(label if len(run_ids) > 1 else "", tables_of(plot, objects)) for label, plot in plots]
+            found.append(PlotView(plot_id, runs, plot_specs.vega_lite(newest, revisions)))
+        except PlotError as e:
+            if not keep_errors:
+                raise
+            found.append(PlotView(plot_id, runs, error=str(e)))
     return found

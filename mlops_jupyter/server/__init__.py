@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from jupyter_server.utils import url_path_join
 
-from . import handlers, registry_handlers
+from . import handlers, plot_handlers, registry_handlers
 from .service import Projects
 
 PREFIX = "mlops-jupyter"
-ROUTES = handlers.ROUTES + registry_handlers.ROUTES  # every route, relative to PREFIX
+ROUTES = handlers.ROUTES + plot_handlers.ROUTES + registry_handlers.ROUTES  # every route, relative to PREFIX
 
 
 def _load_jupyter_server_extension(serverapp) -> None:

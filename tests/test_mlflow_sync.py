@@ -13,7 +13,6 @@ from click.testing import CliRunner
 from mlflow import MlflowClient
 
 from mlops_jupyter.cli import main
-from mlops_jupyter.core.models import LineageEdge  # noqa: F401  (the store's vocabulary)
 from mlops_jupyter.core.registry import Registry
 
 
@@ -93,8 +92,10 @@ def test_runs_and_models_reach_mlflow_whole_and_only_once(filled, project, mlflo
     assert client.get_registered_model(name).aliases == {"champion": "2"}
     mlflow.set_tracking_uri(mlflow_uri)
     model = mlflow.sklearn.load_model(f"models:/{name}@champion")
-    assert model.n_estimators == 20 and (model.predict(X) == np.asarray(
-        __import__("mlops_jupyter").load_model(f"models:/{name}@champion").predict(X))).all()
+    import mlops_jupyter as mj
+
+    assert model.n_estimators == 20
+    assert (model.predict(X) == np.asarray(mj.load_model(f"models:/{name}@champion").predict(X))).all()
 
     # Again: nothing new is sent, nothing is duplicated.
     again = cli(project, "sync", "mlflow", mlflow_uri)

@@ -2,7 +2,6 @@
 selection and comparison, live refresh, the pipeline graph, and the static HTML a frontend
 without a widget manager shows (checked through nbclient and nbconvert)."""
 
-import math
 import re
 
 import nbformat
@@ -30,8 +29,7 @@ def chain(shell, project):
 
 def texts(view) -> list[list[str]]:
     """The table's rows as the widget shows them (the checkbox column left out)."""
-    columns = len(view.grid.children) and view.grid.layout.grid_template_columns.count("max-content") and \
-        int(re.search(r"repeat\((\d+)", view.grid.layout.grid_template_columns).group(1))
+    columns = int(re.search(r"repeat\((\d+)", view.grid.layout.grid_template_columns).group(1))
     cells = view.grid.children[columns + 1:]
     rows = [cells[i:i + columns + 1] for i in range(0, len(cells), columns + 1)]
     return [[cell.value for cell in row[1:]] for row in rows]
@@ -155,7 +153,6 @@ def test_a_kernel_without_widget_manager_gets_the_html(project, tmp_path):
     assert WIDGET_VIEW in output["data"] and "metrics.rmse" in output["data"]["text/html"]
     body, _ = HTMLExporter().from_notebook_node(notebook)
     assert "metrics.rmse" in body and "0.5" in body
-    assert not math.isnan(0.5)
 
 
 def test_compare_overlays_the_runs_plots(shell, project):

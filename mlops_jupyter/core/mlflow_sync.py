@@ -284,7 +284,7 @@ def _mlmodel(name: str, flavor: str, info: dict) -> bytes:
                   f"    python_version: {info.get('python', '')}", "  sklearn:", "    pickled_model: model.pkl",
                   "    serialization_format: pickle", f"    sklearn_version: {info.get('scikit-learn', '')}"]
     else:
-        lines += [f"  mlops_jupyter:", f"    flavor: {flavor}", "    data: model.pkl"]
+        lines += ["  mlops_jupyter:", f"    flavor: {flavor}", "    data: model.pkl"]
     return ("\n".join(lines) + "\n").encode()
 
 

@@ -6,6 +6,7 @@ pytest-jupyter's event-loop fixtures, which clash with Playwright's sync API.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,18 +54,27 @@ def start_lab(root: Path, *options: str) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("jupyter lab did not start within 60 s")
 
 
+@contextlib.contextmanager
+def running_lab(root: Path, *options: str) -> Iterator[str]:
+    """A `jupyter lab` serving ``root`` (``start_lab``) while the block runs: its base URL."""
+    process, base = start_lab(root, *options)
+    try:
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory):
     """A running JupyterLab serving a clean copy of the examples: (base url, folder)."""
     root = tmp_path_factory.mktemp("lab") / "project"
     shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns("runs.db*", "cache", "eval", "out", "mlops.lock", "*.lck"))
-    process, base = start_lab(root)
-    yield base, root
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with running_lab(root) as base:
+        yield base, root
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import EXAMPLES, screenshot, start_lab
+from .conftest import EXAMPLES, running_lab, screenshot
 from .test_sidebar import open_notebook, open_sidebar
 
 RUN_COLORS = ("#1f77b4", "#ff7f0e")  # the first two of charts.tsx's RUN_COLORS
@@ -36,14 +36,9 @@ def lab(tmp_path_factory):
         done = subprocess.run([cli, "run", "wine.ipynb", "-o", str(folder / "out.ipynb"), *extra], cwd=root,
                               capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    process, base = start_lab(root, f"--LabApp.workspaces_dir={folder / 'workspaces'}",
-                              f"--LabApp.user_settings_dir={folder / 'settings'}")
-    yield base, root
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with running_lab(root, f"--LabApp.workspaces_dir={folder / 'workspaces'}",
+                         f"--LabApp.user_settings_dir={folder / 'settings'}") as base:
+        yield base, root
 
 
 def compare(page, sidebar, run_ids: list[str]):

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import EXAMPLES, screenshot, start_lab
+from .conftest import EXAMPLES, running_lab, screenshot
 from .test_sidebar import menu, open_notebook, open_sidebar, wait_idle
 
 
@@ -27,13 +26,8 @@ def lab(tmp_path_factory):
     folder = tmp_path_factory.mktemp("lab-experiments")
     root = folder / "project"
     shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns("runs.db*", "cache", "eval", "out", "mlops.lock", "*.lck"))
-    process, base = start_lab(root, f"--LabApp.workspaces_dir={folder / 'workspaces'}")
-    yield base, root
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with running_lab(root, f"--LabApp.workspaces_dir={folder / 'workspaces'}") as base:
+        yield base, root
 
 
 def cell_of(sidebar, run_id: str, column: str):

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import TOKEN, screenshot, start_lab
+from .conftest import TOKEN, running_lab, screenshot
 from .test_sidebar import menu
 
 CLI = str(Path(sys.executable).parent / "mlops-jupyter")
@@ -66,14 +66,9 @@ def lab(tmp_path_factory):
     cli(root, "models", "alias", "wine", "1", "champion")
     cli(root, "models", "stage", "wine", "1", "Production")
     cli(root, "models", "tag", "wine", f"note={XSS}")
-    process, base = start_lab(root, f"--LabApp.workspaces_dir={folder / 'workspaces'}",
-                              f"--LabApp.user_settings_dir={folder / 'settings'}")
-    yield base, root
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with running_lab(root, f"--LabApp.workspaces_dir={folder / 'workspaces'}",
+                         f"--LabApp.user_settings_dir={folder / 'settings'}") as base:
+        yield base, root
 
 
 def open_lab(page, base: str):

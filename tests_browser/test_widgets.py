@@ -13,7 +13,7 @@ import pytest
 from nbclient import NotebookClient
 from playwright.sync_api import expect
 
-from .conftest import TOKEN, screenshot, start_lab
+from .conftest import TOKEN, running_lab, screenshot
 
 CHAIN = ["%load_ext mlops_jupyter\nimport mlops_jupyter as mj",
          "%%stage prepare\nrows = list(range(10))",
@@ -38,13 +38,8 @@ def lab(tmp_path_factory):
         (root / "params.yaml").write_text(f"train:\n  n_est: {n_est}\n")
         notebook = nbformat.read(root / "chain.ipynb", as_version=4)
         NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(root)}}).execute()
-    process, base = start_lab(root, f"--LabApp.workspaces_dir={folder / 'workspaces'}")
-    yield base, root
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with running_lab(root, f"--LabApp.workspaces_dir={folder / 'workspaces'}") as base:
+        yield base, root
 
 
 def run_all(page) -> None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 class Static:
     """A widget that also says what it shows as HTML, for frontends without a widget manager
-    (nbconvert, GitHub): mixed in before the ipywidgets class."""
-
-    def static_html(self) -> str:
-        raise NotImplementedError
+    (nbconvert, GitHub): mixed in before the ipywidgets class, by views that define
+    ``static_html()``."""
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = super()._repr_mimebundle_(**kwargs)

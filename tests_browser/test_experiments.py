@@ -9,8 +9,10 @@ the main area.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
+import sqlite3
 
 import pytest
 from playwright.sync_api import expect
@@ -28,6 +30,12 @@ def lab(tmp_path_factory):
     shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns("runs.db*", "cache", "eval", "out", "mlops.lock", "*.lck"))
     with running_lab(root, f"--LabApp.workspaces_dir={folder / 'workspaces'}") as base:
         yield base, root
+
+
+def stage_runs(root, stage: str) -> int:
+    """How many ended runs of ``stage`` the project's store holds (what the sidebar must show)."""
+    with contextlib.closing(sqlite3.connect(f"file:{root / '.mlops' / 'runs.db'}?mode=ro", uri=True)) as db:
+        return db.execute("SELECT COUNT(*) FROM runs WHERE stage = ? AND status != 'running'", [stage]).fetchone()[0]
 
 
 def cell_of(sidebar, run_id: str, column: str):
@@ -62,11 +70,13 @@ def test_experiments_compare_and_charts(lab, page):
     params = root / "params.yaml"
     menu(page, "Run", "Run All Cells")
     wait_idle(page)
+    assert stage_runs(root, "evaluate") == 1
     rows = sidebar.get_by_test_id("mlops-run-row")
     for count, n_est in enumerate((150, 3), start=2):
         params.write_text(re.sub(r"n_est: \d+", f"n_est: {n_est}", params.read_text()))
         menu(page, "Run", "Run All Cells")
         wait_idle(page)
+        assert stage_runs(root, "evaluate") == count  # the kernel ran it: the sidebar must follow
         expect(rows).to_have_count(count, timeout=15_000)  # a row per result, not per stage run
     results = [rows.nth(i).get_attribute("data-run-id") for i in range(3)]
     expect(sidebar.get_by_test_id("mlops-run-count")).to_have_text("3 experiments")

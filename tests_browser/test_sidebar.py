@@ -26,7 +26,10 @@ def menu(page, top: str, item: str) -> None:
 
 
 def wait_idle(page) -> None:
+    """Wait until every queued cell has run. The kernel reads Idle between two queued cells too, so
+    the prompts decide: Run All marks every cell it queues ``[*]`` at once."""
     page.wait_for_timeout(500)
+    expect(page.locator(".jp-InputPrompt", has_text="[*]")).to_have_count(0, timeout=180_000)
     expect(page.locator("#jp-main-statusbar").get_by_text(re.compile(r"Python 3.*\| Idle"))).to_be_visible(timeout=180_000)
 
 
